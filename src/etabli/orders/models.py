@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from etabli.clients.models import Channel
+
+
+class OrderStatus(models.TextChoices):
+    DRAFT = "draft", _("Being qualified")
+    LAUNCHED = "launched", _("In production")
+    DELIVERED = "delivered", _("Delivered")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+ORDER_TRANSITIONS: dict[str, set[str]] = {
+    OrderStatus.DRAFT: {OrderStatus.LAUNCHED, OrderStatus.CANCELLED},
+    OrderStatus.LAUNCHED: {OrderStatus.DELIVERED},
+    OrderStatus.DELIVERED: set(),
+    OrderStatus.CANCELLED: set(),
+}
+
+
+class OrderQuerySet(models.QuerySet):
+    def visible_to(self, user) -> OrderQuerySet:
+        """House-wide roles see every order, a client contact their client's orders, designers,
+        inspectors and logistics the orders of pieces at their step; workshops see no orders."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        from etabli.accounts.models import Role
+        from etabli.production.models import Piece
+
+        if user.is_house_wide:
+            return self
+        if user.role == Role.CLIENT:
+            return self.filter(client_id=user.client_id)
+        if user.role in {Role.DESIGNER, Role.QUALITY, Role.LOGISTICS}:
+            return self.filter(pk__in=Piece.objects.visible_to(user).values("order_id"))
+        return self.none()
+
+
+class Order(models.Model):
+    reference = models.CharField(max_length=30, unique=True)
+    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="orders")
+    client_reference = models.CharField(max_length=60, blank=True,
+                                        help_text="The client's own purchase order reference")
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.DIRECT)
+    status = models.CharField(max_length=10, choices=OrderStatus.choices,
+                              default=OrderStatus.DRAFT, db_index=True)
+    promised_date = models.DateField(null=True, blank=True)
+    currency = models.CharField(max_length=3, default="EUR")
+    notes = models.TextField(blank=True)
+    route_template = models.ForeignKey("production.RouteTemplate", null=True, blank=True,
+                                       on_delete=models.PROTECT, related_name="+")
+    deadline_override_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    launched_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    launched_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    model_reference = models.CharField(max_length=60, blank=True,
+                                       help_text="Catalogue model; empty for a custom design")
+    is_custom_design = models.BooleanField(default=False)
+    description = models.CharField(max_length=240)
+    quantity = models.PositiveIntegerField(default=1)
+    size = models.CharField(max_length=30, blank=True, help_text="Ring size, length, …")
+    alloy = models.ForeignKey("materials.Alloy", null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="+")
+    stones = models.TextField(blank=True, help_text="Stones wanted: type, size, count, quality")
+    customisations = models.TextField(blank=True, help_text="Engraving, finish, special requests")
+    specifications = models.TextField(blank=True)
+    references = models.TextField(blank=True, help_text="Reference documents, one per line")
+    target_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering = ["order", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "position"], name="order_line_position_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=1, quantity__lte=500),
+                                   name="order_line_quantity_range",
+                                   violation_error_message="Quantity is between 1 and 500."),
+            models.CheckConstraint(condition=Q(target_price__isnull=True) | Q(target_price__gte=0),
+                                   name="order_line_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order.reference}/{self.position} {self.description}"
+
+
+class ChecklistSection(models.TextChoices):
+    FEASIBILITY = "feasibility", _("Feasibility")
+    INFORMATION = "information", _("Information")
+    COMMERCIAL = "commercial", _("Commercial")
+
+
+# The launch sheet's mandatory checklist: (code, section, label). Every item must be checked by a
+# named person before the order may be launched.
+LAUNCH_CHECKLIST: list[tuple[str, str, str]] = [
+    ("technically_achievable", ChecklistSection.FEASIBILITY, _("Technically achievable")),
+    ("materials_available", ChecklistSection.FEASIBILITY, _("Materials available")),
+    ("deadline_realistic", ChecklistSection.FEASIBILITY, _("Deadline realistic")),
+    ("specs_complete", ChecklistSection.INFORMATION, _("Specifications complete")),
+    ("size_confirmed", ChecklistSection.INFORMATION, _("Size confirmed")),
+    ("metal_confirmed", ChecklistSection.INFORMATION, _("Metal confirmed")),
+    ("stones_confirmed", ChecklistSection.INFORMATION, _("Stones confirmed")),
+    ("customisations_confirmed", ChecklistSection.INFORMATION, _("Customisations confirmed")),
+    ("references_attached", ChecklistSection.INFORMATION, _("Reference documents attached")),
+    ("quote_accepted", ChecklistSection.COMMERCIAL, _("Quote accepted")),
+    ("payment_terms_agreed", ChecklistSection.COMMERCIAL, _("Payment terms agreed")),
+    ("deadline_confirmed", ChecklistSection.COMMERCIAL, _("Deadline confirmed with the client")),
+]
+CHECKLIST_CODES = [code for code, _section, _label in LAUNCH_CHECKLIST]
+
+
+class LaunchCheckItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="checklist")
+    code = models.SlugField(max_length=40)
+    section = models.CharField(max_length=12, choices=ChecklistSection.choices)
+    checked = models.BooleanField(default=False)
+    checked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    checked_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "code"], name="launch_item_unique"),
+            models.CheckConstraint(
+                condition=Q(checked=False) | Q(checked_by__isnull=False, checked_at__isnull=False),
+                name="launch_item_checked_by_someone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order.reference}:{self.code}"
+
+    @property
+    def label(self) -> str:
+        return str(dict((c, label) for c, _s, label in LAUNCH_CHECKLIST).get(self.code, self.code))
+
+
+class ChangeRequestStatus(models.TextChoices):
+    OPEN = "open", _("Waiting for assessment")
+    ASSESSED = "assessed", _("Assessed, waiting for a decision")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+CHANGE_REQUEST_TRANSITIONS: dict[str, set[str]] = {
+    ChangeRequestStatus.OPEN: {ChangeRequestStatus.ASSESSED, ChangeRequestStatus.REJECTED},
+    ChangeRequestStatus.ASSESSED: {ChangeRequestStatus.ASSESSED, ChangeRequestStatus.APPROVED,
+                                   ChangeRequestStatus.REJECTED},
+    ChangeRequestStatus.APPROVED: set(),
+    ChangeRequestStatus.REJECTED: set(),
+}
+
+
+class ChangeRequest(models.Model):
+    """A client's request to change an order: described, assessed for impact, then decided."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="change_requests")
+    description = models.TextField()
+    status = models.CharField(max_length=10, choices=ChangeRequestStatus.choices,
+                              default=ChangeRequestStatus.OPEN)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    impact_days = models.IntegerField(null=True, blank=True,
+                                      help_text="Days the plan moves if approved")
+    new_promised_date = models.DateField(null=True, blank=True)
+    assessment = models.TextField(blank=True)
+    assessed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    assessed_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["order", "requested_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Change request #{self.pk} on {self.order.reference}"

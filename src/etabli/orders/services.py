@@ -1,0 +1,482 @@
+"""Orders: intake, launch-sheet qualification, launch, change requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from etabli.clients.models import Client
+from etabli.core import audit
+from etabli.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    TransitionNotAllowed,
+    ValidationFailed,
+)
+from etabli.core.sequences import yearly_reference
+from etabli.materials.models import Alloy
+from etabli.production import planning
+from etabli.production.models import RouteTemplate
+from etabli.production.routing import order_route_copy
+from etabli.production.services import order_plan_shift, pieces_create_for_order
+from etabli.workshops.models import StepKind
+from etabli.workshops.selectors import house
+
+from .models import (
+    CHANGE_REQUEST_TRANSITIONS,
+    LAUNCH_CHECKLIST,
+    ChangeRequest,
+    ChangeRequestStatus,
+    LaunchCheckItem,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
+
+ORDER_FIELDS = ["status", "promised_date", "client_reference", "notes", "route_template",
+                "deadline_override_reason"]
+LINE_FIELDS = ["position", "model_reference", "is_custom_design", "description", "quantity",
+               "size", "alloy", "stones", "customisations", "specifications", "references",
+               "target_price"]
+MAX_LINES = 50
+
+
+def _require_order_role(actor) -> None:
+    if not actor.takes_orders:
+        raise PermissionDenied("Only sales, production managers and administrators manage orders.")
+
+
+def _lock_order(actor, order_id: int) -> Order:
+    order = (Order.objects.visible_to(actor).select_for_update(of=("self",))
+             .filter(pk=order_id).first())
+    if order is None:
+        raise NotFound(f"No order with id {order_id}.")
+    return order
+
+
+def _lock_draft(actor, order_id: int) -> Order:
+    _require_order_role(actor)
+    order = _lock_order(actor, order_id)
+    if order.status != OrderStatus.DRAFT:
+        raise TransitionNotAllowed(
+            f"Order {order.reference} is {OrderStatus(order.status).label.lower()}: "
+            "its lines and sheet can no longer change; use a change request.",
+            details={"status": order.status})
+    return order
+
+
+def _text(value: Any, field: str, limit: int) -> str:
+    value = "" if value is None else str(value).strip()
+    if len(value) > limit:
+        raise ValidationFailed(f"{field} is too long (at most {limit} characters).",
+                               details={"field": field})
+    return value
+
+
+def _clean_line(data: dict) -> dict:
+    out: dict[str, Any] = {}
+    out["description"] = _text(data.get("description"), "description", 240)
+    if not out["description"]:
+        raise ValidationFailed("Describe the piece (e.g. 'Solitaire ring, 1 ct').",
+                               details={"field": "description"})
+    out["model_reference"] = _text(data.get("model_reference"), "model_reference", 60)
+    out["is_custom_design"] = bool(data.get("is_custom_design", False))
+    if not out["model_reference"] and not out["is_custom_design"]:
+        raise ValidationFailed("Give a catalogue model reference or mark the line as a custom "
+                               "design.", details={"field": "model_reference"})
+    quantity = data.get("quantity", 1)
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 500:
+        raise ValidationFailed("Quantity is a whole number between 1 and 500.",
+                               details={"field": "quantity"})
+    out["quantity"] = quantity
+    for name, limit in (("size", 30), ("stones", 4000), ("customisations", 4000),
+                        ("specifications", 8000), ("references", 4000)):
+        out[name] = _text(data.get(name), name, limit)
+    alloy_code = data.get("alloy")
+    out["alloy"] = None
+    if alloy_code:
+        out["alloy"] = Alloy.objects.filter(code=alloy_code).first()
+        if out["alloy"] is None:
+            codes = ", ".join(Alloy.objects.values_list("code", flat=True))
+            raise ValidationFailed(f"Unknown alloy '{alloy_code}'. Known alloys: {codes}.",
+                                   details={"field": "alloy"})
+    price = data.get("target_price")
+    out["target_price"] = None
+    if price not in (None, ""):
+        try:
+            out["target_price"] = Decimal(str(price)).quantize(Decimal("0.01"))
+        except (InvalidOperation, ValueError) as exc:
+            raise ValidationFailed(f"'{price}' is not an amount.",
+                                   details={"field": "target_price"}) from exc
+        if not out["target_price"].is_finite() or out["target_price"] < 0 \
+                or out["target_price"] >= Decimal("10000000000"):
+            raise ValidationFailed("The target price must be a positive amount.",
+                                   details={"field": "target_price"})
+    return out
+
+
+def _default_template() -> RouteTemplate:
+    template = RouteTemplate.objects.filter(is_default=True).first()
+    if template is None:
+        raise ValidationFailed("No default route template is set up; choose one.",
+                               details={"field": "route_template"})
+    return template
+
+
+def _template(code: str | None) -> RouteTemplate:
+    if not code:
+        return _default_template()
+    template = RouteTemplate.objects.filter(code=code).first()
+    if template is None:
+        raise NotFound(f"No route template '{code}'.", details={"field": "route_template"})
+    return template
+
+
+@transaction.atomic
+def order_create(*, actor, client_id: int, lines: list[dict] | None = None,
+                 promised_date: dt.date | None = None, client_reference: str = "",
+                 notes: str = "", currency: str | None = None, channel: str | None = None,
+                 route_template: str | None = None) -> Order:
+    _require_order_role(actor)
+    client = Client.objects.visible_to(actor).filter(pk=client_id).first()
+    if client is None:
+        raise NotFound(f"No client with id {client_id}.", details={"field": "client_id"})
+    lines = lines or []
+    if len(lines) > MAX_LINES:
+        raise ValidationFailed(f"At most {MAX_LINES} lines per order.",
+                               details={"field": "lines"})
+    cleaned = []
+    for i, line in enumerate(lines, start=1):
+        try:
+            cleaned.append(_clean_line(line))
+        except ValidationFailed as exc:
+            exc.message = f"Line {i}: {exc.message}"
+            exc.details["line"] = i
+            raise
+    currency = (currency or settings.ETABLI_DEFAULT_CURRENCY).upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise ValidationFailed("Currency is a three-letter ISO code such as EUR.",
+                               details={"field": "currency"})
+    from etabli.clients.models import Channel
+
+    channel = channel or client.channel
+    if channel not in Channel.values:
+        raise ValidationFailed(f"Unknown channel '{channel}'.", details={"field": "channel"})
+    template = _template(route_template)
+    order = Order.objects.create(
+        reference=yearly_reference("ORD"), client=client,
+        client_reference=_text(client_reference, "client_reference", 60),
+        notes=_text(notes, "notes", 8000), promised_date=promised_date, currency=currency,
+        channel=channel, route_template=template, created_by=actor,
+    )
+    LaunchCheckItem.objects.bulk_create(
+        [LaunchCheckItem(order=order, code=code, section=section)
+         for code, section, _label in LAUNCH_CHECKLIST])
+    for position, data in enumerate(cleaned, start=1):
+        OrderLine.objects.create(order=order, position=position, **data)
+    order_route_copy(order=order, template=template)
+    audit.record(actor=actor, action="order.create", obj=order,
+                 after=audit.snapshot(order, ["reference", "client"] + ORDER_FIELDS)
+                 | {"lines": len(cleaned)}, order_id=order.pk)
+    return order
+
+
+@transaction.atomic
+def order_update(*, actor, order_id: int, **changes) -> Order:
+    order = _lock_draft(actor, order_id)
+    before = audit.snapshot(order, ORDER_FIELDS)
+    for field, value in changes.items():
+        if field == "promised_date":
+            order.promised_date = value
+        elif field in ("client_reference", "notes"):
+            setattr(order, field, _text(value, field, 60 if field == "client_reference" else 8000))
+        elif field == "route_template":
+            template = _template(value)
+            if template.pk != order.route_template_id:
+                order.route_template = template
+                order_route_copy(order=order, template=template)
+        else:
+            raise ValidationFailed(f"'{field}' cannot be changed here.", details={"field": field})
+    order.save()
+    audit.record(actor=actor, action="order.update", obj=order, before=before,
+                 after=audit.snapshot(order, ORDER_FIELDS), order_id=order.pk)
+    return order
+
+
+@transaction.atomic
+def order_line_add(*, actor, order_id: int, **data) -> OrderLine:
+    order = _lock_draft(actor, order_id)
+    if order.lines.count() >= MAX_LINES:
+        raise ValidationFailed(f"At most {MAX_LINES} lines per order.")
+    cleaned = _clean_line(data)
+    position = (order.lines.order_by("-position").values_list("position", flat=True).first()
+                or 0) + 1
+    line = OrderLine.objects.create(order=order, position=position, **cleaned)
+    audit.record(actor=actor, action="order_line.add", obj=line,
+                 after=audit.snapshot(line, LINE_FIELDS), order_id=order.pk)
+    return line
+
+
+@transaction.atomic
+def order_line_update(*, actor, order_id: int, line_id: int, **data) -> OrderLine:
+    order = _lock_draft(actor, order_id)
+    line = order.lines.filter(pk=line_id).first()
+    if line is None:
+        raise NotFound(f"Line {line_id} is not part of order {order.reference}.")
+    before = audit.snapshot(line, LINE_FIELDS)
+    current = {f: getattr(line, f) for f in LINE_FIELDS if f != "position"}
+    current["alloy"] = line.alloy.code if line.alloy else None
+    cleaned = _clean_line(current | {k: v for k, v in data.items() if v is not None})
+    for field, value in cleaned.items():
+        setattr(line, field, value)
+    line.save()
+    audit.record(actor=actor, action="order_line.update", obj=line, before=before,
+                 after=audit.snapshot(line, LINE_FIELDS), order_id=order.pk)
+    return line
+
+
+@transaction.atomic
+def order_line_remove(*, actor, order_id: int, line_id: int) -> None:
+    order = _lock_draft(actor, order_id)
+    line = order.lines.filter(pk=line_id).first()
+    if line is None:
+        raise NotFound(f"Line {line_id} is not part of order {order.reference}.")
+    before = audit.snapshot(line, LINE_FIELDS)
+    audit.record(actor=actor, action="order_line.remove", obj=line, before=before,
+                 order_id=order.pk)
+    line.delete()
+
+
+@transaction.atomic
+def launch_item_set(*, actor, order_id: int, code: str, checked: bool = True,
+                    note: str = "") -> LaunchCheckItem:
+    """Tick (or untick) one item of the launch sheet's checklist, in the checker's name."""
+    order = _lock_draft(actor, order_id)
+    item = order.checklist.filter(code=code).first()
+    if item is None:
+        raise NotFound(f"'{code}' is not an item of the launch checklist.",
+                       details={"field": "code"})
+    before = audit.snapshot(item, ["checked", "checked_by", "checked_at", "note"])
+    item.checked = bool(checked)
+    item.checked_by = actor if checked else None
+    item.checked_at = timezone.now() if checked else None
+    item.note = _text(note, "note", 2000)
+    item.save()
+    audit.record(actor=actor, action="launch_item.check" if checked else "launch_item.uncheck",
+                 obj=item, before=before,
+                 after=audit.snapshot(item, ["checked", "checked_by", "checked_at", "note"]),
+                 order_id=order.pk)
+    return item
+
+
+def order_deadline_check(order: Order, today: dt.date | None = None) -> planning.DeadlineCheck:
+    today = today or timezone.localdate()
+    return planning.deadline_check(order.route.all(), today, order.promised_date)
+
+
+def launch_blockers(order: Order) -> list[dict]:
+    """Everything that stands between this order and its launch, in words."""
+    missing: list[dict] = []
+    if order.status != OrderStatus.DRAFT:
+        missing.append({"code": "not_draft",
+                        "message": f"The order is {OrderStatus(order.status).label.lower()}."})
+    if not order.lines.exists():
+        missing.append({"code": "no_lines", "message": "The order has no lines."})
+    for line in order.lines.filter(alloy__isnull=True):
+        missing.append({"code": "line_without_alloy",
+                        "message": f"Line {line.position} has no alloy."})
+    if order.promised_date is None:
+        missing.append({"code": "no_promised_date", "message": "No promised date."})
+    for item in order.checklist.filter(checked=False):
+        missing.append({"code": f"unchecked:{item.code}",
+                        "message": f"{item.get_section_display()}: '{item.label}' is not checked."})
+    for rs in order.route.filter(skipped=False, workshop__isnull=True):
+        missing.append({"code": "step_without_workshop",
+                        "message": f"No workshop chosen for {StepKind(rs.step).label}."})
+    return missing
+
+
+@transaction.atomic
+def order_launch(*, actor, order_id: int, override_reason: str = "") -> Order:
+    """Launch a fully qualified order: create its pieces and their routes.
+
+    Refused while anything on the launch sheet is missing, and when the promised date is earlier
+    than the route plus the safety buffer allows — unless the house records why it accepts that.
+    """
+    order = _lock_order(actor, order_id)
+    _require_order_role(actor)
+    if order.status == OrderStatus.LAUNCHED:
+        raise Conflict(f"Order {order.reference} is already launched.",
+                       details={"status": order.status})
+    blockers = launch_blockers(order)
+    if blockers:
+        raise TransitionNotAllowed(
+            f"Order {order.reference} cannot be launched yet: "
+            + "; ".join(b["message"] for b in blockers),
+            code="launch_blocked", details={"missing": blockers})
+    check = order_deadline_check(order)
+    override_reason = _text(override_reason, "override_reason", 2000)
+    if not check.ok and not override_reason:
+        raise TransitionNotAllowed(
+            f"The promised date {order.promised_date:%Y-%m-%d} is too early: the route takes "
+            f"{check.route_days} days plus a {check.buffer_days}-day safety buffer, so the "
+            f"earliest realistic date is {check.earliest_promise:%Y-%m-%d}. Move the date or "
+            "give a reason to override.",
+            code="deadline_unrealistic", details=check.as_dict())
+    before = audit.snapshot(order, ORDER_FIELDS)
+    at = timezone.now()
+    order.status = OrderStatus.LAUNCHED
+    order.launched_at = at
+    order.launched_by = actor
+    if not check.ok:
+        order.deadline_override_reason = override_reason
+    order.save()
+    route = list(order.route.select_related("workshop").order_by("position"))
+    pieces = pieces_create_for_order(actor=actor, order=order, route_steps=route,
+                                     house=house(), at=at)
+    audit.record(actor=actor, action="order.launch", obj=order, before=before,
+                 after=audit.snapshot(order, ORDER_FIELDS)
+                 | {"pieces": [p.serial for p in pieces], "deadline": check.as_dict()},
+                 order_id=order.pk)
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, actor, order_id: int, reason: str) -> Order:
+    order = _lock_draft(actor, order_id)
+    reason = _text(reason, "reason", 2000)
+    if not reason:
+        raise ValidationFailed("Say why the order is cancelled.", details={"field": "reason"})
+    before = audit.snapshot(order, ORDER_FIELDS)
+    order.status = OrderStatus.CANCELLED
+    order.notes = (order.notes + f"\nCancelled: {reason}").strip()
+    order.save()
+    audit.record(actor=actor, action="order.cancel", obj=order, before=before,
+                 after=audit.snapshot(order, ORDER_FIELDS) | {"reason": reason},
+                 order_id=order.pk)
+    return order
+
+
+def order_mark_delivered_if_complete(*, order_id: int, at: dt.datetime) -> bool:
+    """Called when a piece completes its last step, inside that transaction."""
+    from etabli.production.models import Piece, PieceStatus
+
+    order = Order.objects.select_for_update().get(pk=order_id)
+    if order.status != OrderStatus.LAUNCHED:
+        return False
+    if Piece.objects.filter(order=order).exclude(status=PieceStatus.DELIVERED).exists():
+        return False
+    order.status = OrderStatus.DELIVERED
+    order.delivered_at = at
+    order.save(update_fields=["status", "delivered_at"])
+    audit.record(actor=None, action="order.delivered", obj=order,
+                 before={"status": OrderStatus.LAUNCHED}, after={"status": order.status},
+                 order_id=order.pk)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# change requests
+
+CR_FIELDS = ["status", "impact_days", "new_promised_date", "assessment", "decision_comment"]
+
+
+@transaction.atomic
+def change_request_create(*, actor, order_id: int, description: str) -> ChangeRequest:
+    from etabli.accounts.models import Role
+
+    if not (actor.takes_orders or actor.role == Role.CLIENT):
+        raise PermissionDenied("Only sales, production managers, administrators and the "
+                               "client can ask for a change.")
+    order = _lock_order(actor, order_id)
+    if order.status in (OrderStatus.DELIVERED, OrderStatus.CANCELLED):
+        raise TransitionNotAllowed(
+            f"Order {order.reference} is {OrderStatus(order.status).label.lower()}.")
+    description = _text(description, "description", 8000)
+    if not description:
+        raise ValidationFailed("Describe the change asked for.", details={"field": "description"})
+    cr = ChangeRequest.objects.create(order=order, description=description, requested_by=actor)
+    audit.record(actor=actor, action="change_request.create", obj=cr,
+                 after={"description": description}, order_id=order.pk)
+    return cr
+
+
+def _lock_cr(actor, cr_id: int) -> ChangeRequest:
+    cr = (ChangeRequest.objects.select_for_update(of=("self",))
+          .filter(pk=cr_id, order__in=Order.objects.visible_to(actor)).first())
+    if cr is None:
+        raise NotFound(f"No change request with id {cr_id}.")
+    return cr
+
+
+def _cr_move(cr: ChangeRequest, to: str) -> None:
+    if to not in CHANGE_REQUEST_TRANSITIONS[cr.status]:
+        raise TransitionNotAllowed(
+            f"This change request is {ChangeRequestStatus(cr.status).label.lower()}.",
+            details={"status": cr.status})
+    cr.status = to
+
+
+@transaction.atomic
+def change_request_assess(*, actor, cr_id: int, impact_days: int,
+                          new_promised_date: dt.date | None = None,
+                          assessment: str = "") -> ChangeRequest:
+    _require_order_role(actor)
+    cr = _lock_cr(actor, cr_id)
+    if isinstance(impact_days, bool) or not isinstance(impact_days, int) \
+            or not -365 <= impact_days <= 365:
+        raise ValidationFailed("Impact is a number of days between -365 and 365.",
+                               details={"field": "impact_days"})
+    before = audit.snapshot(cr, CR_FIELDS)
+    _cr_move(cr, ChangeRequestStatus.ASSESSED)
+    cr.impact_days = impact_days
+    cr.new_promised_date = new_promised_date
+    cr.assessment = _text(assessment, "assessment", 8000)
+    cr.assessed_by, cr.assessed_at = actor, timezone.now()
+    cr.save()
+    audit.record(actor=actor, action="change_request.assess", obj=cr, before=before,
+                 after=audit.snapshot(cr, CR_FIELDS), order_id=cr.order_id)
+    return cr
+
+
+@transaction.atomic
+def change_request_decide(*, actor, cr_id: int, approve: bool,
+                          comment: str = "") -> ChangeRequest:
+    """Approve (the plan and the promise move by the assessed impact) or reject."""
+    if not actor.runs_production:
+        raise PermissionDenied("Only a production manager or administrator decides on changes.")
+    cr = _lock_cr(actor, cr_id)
+    before = audit.snapshot(cr, CR_FIELDS)
+    if approve:
+        if cr.status != ChangeRequestStatus.ASSESSED:
+            raise TransitionNotAllowed("Assess the impact before approving the change.",
+                                       details={"status": cr.status})
+        _cr_move(cr, ChangeRequestStatus.APPROVED)
+    else:
+        _cr_move(cr, ChangeRequestStatus.REJECTED)
+    cr.decided_by, cr.decided_at = actor, timezone.now()
+    cr.decision_comment = _text(comment, "comment", 8000)
+    cr.save()
+    moved = 0
+    if approve:
+        order = Order.objects.select_for_update().get(pk=cr.order_id)
+        order_before = audit.snapshot(order, ORDER_FIELDS)
+        if order.status == OrderStatus.LAUNCHED:
+            moved = order_plan_shift(order=order, days=cr.impact_days or 0)
+        if cr.new_promised_date:
+            order.promised_date = cr.new_promised_date
+        elif cr.impact_days and order.promised_date:
+            order.promised_date = order.promised_date + dt.timedelta(days=cr.impact_days)
+        order.save()
+        audit.record(actor=actor, action="order.replan", obj=order, before=order_before,
+                     after=audit.snapshot(order, ORDER_FIELDS) | {"steps_moved": moved},
+                     order_id=order.pk)
+    audit.record(actor=actor, action="change_request.decide", obj=cr, before=before,
+                 after=audit.snapshot(cr, CR_FIELDS), order_id=cr.order_id)
+    return cr

@@ -1,0 +1,42 @@
+"""Who may record which event on a piece they can see."""
+
+from __future__ import annotations
+
+from etabli.accounts.models import Role
+from etabli.core.errors import PermissionDenied
+
+from .models import EventKind, Piece
+
+E = EventKind
+_WORK = {E.RECEIVED, E.STARTED, E.COMPLETED, E.SENT, E.HELD, E.NOTE}
+
+ROLE_EVENTS: dict[str, set[str]] = {
+    Role.WORKSHOP: _WORK,
+    Role.DESIGNER: _WORK,
+    Role.LOGISTICS: _WORK,
+    Role.QUALITY: _WORK | {E.RELEASED, E.REWORK},
+    Role.SALES: {E.NOTE, E.HELD},
+}
+
+
+def check_can_record(user, piece: Piece, kind: str) -> None:
+    """Raise PermissionDenied unless `user` may record `kind` on `piece` (already visible)."""
+    if user.runs_production:
+        return
+    allowed = ROLE_EVENTS.get(user.role, set())
+    if kind not in allowed:
+        raise PermissionDenied(
+            f"Your role ({Role(user.role).label}) cannot record '{E(kind).label}' on a piece.")
+    if user.role == Role.WORKSHOP:
+        ids = user.workshop_ids()
+        if kind == E.RECEIVED:
+            if piece.transit_to_id not in ids:
+                raise PermissionDenied("This piece is not on its way to your workshop.")
+        elif kind != E.NOTE and piece.location_id not in ids:
+            raise PermissionDenied(
+                "This piece is not at your workshop yet: receive it before working on it.")
+
+
+def check_can_plan(user) -> None:
+    if not user.runs_production:
+        raise PermissionDenied("Only a production manager or administrator can change routes.")
