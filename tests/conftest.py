@@ -1,0 +1,24 @@
+"""Shared fixtures. Data is built through services by the factories in `tests/factories.py`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import HouseSetup
+
+
+def pytest_configure(config):
+    # Argon2 is deliberately slow; tests create many users.
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def house_setup(db) -> HouseSetup:
+    """Three outside workshops (caster, setter, polisher), a user of every role, a client.
+
+    Call `house_setup.launched_order(...)` for a launched order and `house_setup.walk(piece)`
+    to move a piece along its route; see `HouseSetup` for the rest.
+    """
+    return HouseSetup.build()
