@@ -106,7 +106,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # busy timeout instead of failing when one tries to upgrade a read lock.
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+        ),
     }
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("ETABLI_TEST_SQLITE_NAME") or None}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

@@ -3,14 +3,13 @@
 
 import logging
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
-from ninja.security.session import SessionAuth
 
 from .errors import DomainError
 
@@ -81,6 +80,11 @@ def install_error_handlers(api: NinjaAPI) -> None:
             message = "The request body is not valid JSON."
         return _error(api, request, exc.status_code, code, message)
 
+    @api.exception_handler(RequestDataTooBig)
+    def too_big(request, exc):
+        return _error(api, request, 413, "too_large",
+                      "The request body is too large (at most 5 MB).")
+
     @api.exception_handler(Http404)
     def not_found(request, exc):
         return _error(api, request, 404, "not_found", str(exc) or "Not found.")
@@ -96,3 +100,12 @@ def install_error_handlers(api: NinjaAPI) -> None:
         return _error(api, request, 409, "conflict",
                       "This change clashes with another one made at the same time; "
                       "reload and try again.")
+
+
+def api_not_found(request, path: str = ""):
+    """JSON 404 for any /api/ address that does not exist."""
+    from django.http import JsonResponse
+
+    return JsonResponse({"code": "not_found",
+                         "message": f"There is no API endpoint at {request.path}.",
+                         "details": {}}, status=404)

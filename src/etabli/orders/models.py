@@ -92,7 +92,8 @@ class OrderLine(models.Model):
     class Meta:
         ordering = ["order", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["order", "position"], name="order_line_position_unique"),
+            models.UniqueConstraint(fields=["order", "position"],
+                                    name="order_line_position_unique"),
             models.CheckConstraint(condition=Q(quantity__gte=1, quantity__lte=500),
                                    name="order_line_quantity_range",
                                    violation_error_message="Quantity is between 1 and 500."),

@@ -10,6 +10,10 @@ from .models import Operation, Workshop, WorkshopContact, WorkshopKind
 FIELDS = ["code", "name", "kind", "capacity_benches", "address", "email", "phone", "is_active"]
 
 
+def _snapshot(ws: Workshop) -> dict:
+    return audit.snapshot(ws, FIELDS) | {"skills": sorted(ws.skills.values_list("code", flat=True))}
+
+
 def _require_admin(actor) -> None:
     if actor is not None and not actor.runs_production:
         raise PermissionDenied("Only an administrator or production manager can manage workshops.")
@@ -58,7 +62,7 @@ def workshop_update(*, actor, workshop: Workshop, skills: list[str] | None = Non
                     **changes) -> Workshop:
     _require_admin(actor)
     ws = Workshop.objects.select_for_update().get(pk=workshop.pk)
-    before = audit.snapshot(ws, FIELDS) | {"skills": sorted(ws.skills.values_list("code", flat=True))}
+    before = _snapshot(ws)
     for field, value in changes.items():
         if field not in {"name", "capacity_benches", "address", "email", "phone", "is_active"}:
             raise ValidationFailed(f"'{field}' cannot be changed.", details={"field": field})
@@ -71,6 +75,6 @@ def workshop_update(*, actor, workshop: Workshop, skills: list[str] | None = Non
     ws.save()
     if skills is not None:
         ws.skills.set(_skills(skills))
-    after = audit.snapshot(ws, FIELDS) | {"skills": sorted(ws.skills.values_list("code", flat=True))}
+    after = _snapshot(ws)
     audit.record(actor=actor, action="workshop.update", obj=ws, before=before, after=after)
     return ws
