@@ -4,6 +4,7 @@
 import datetime as dt
 
 from ninja import Field, Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
 
 from etabli.core.errors import NotFound, PermissionDenied
 from etabli.core.schemas import ClientRef, WorkshopRef
@@ -76,11 +77,12 @@ def me(request):
 
 
 @router.get("/tokens", response=list[TokenOut], summary="API tokens (yours; all for admins)")
+@paginate(LimitOffsetPagination)
 def list_tokens(request):
     qs = ApiToken.objects.select_related("user")
     if request.auth.role != Role.ADMIN:
         qs = qs.filter(user=request.auth)
-    return list(qs.order_by("-created_at", "-id")[:500])
+    return qs.order_by("-created_at", "-id")
 
 
 @router.post("/tokens", response={201: TokenCreatedOut}, summary="Create an API token")

@@ -6,6 +6,7 @@ import logging
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -102,6 +103,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
                       "reload and try again.")
 
 
+@csrf_exempt
 def api_not_found(request, path: str = ""):
     """JSON 404 for any /api/ address that does not exist."""
     from django.http import JsonResponse

@@ -2,6 +2,7 @@
 from decimal import Decimal
 
 from ninja import Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
 
 from .models import Alloy
 
@@ -18,5 +19,6 @@ class AlloyOut(Schema):
 
 
 @router.get("/alloys", response=list[AlloyOut], summary="Alloys (metal, fineness, density)")
+@paginate(LimitOffsetPagination)
 def list_alloys(request):
-    return list(Alloy.objects.all())
+    return Alloy.objects.order_by("metal", "-fineness_permille", "code")

@@ -117,6 +117,12 @@ class RouteStepOut(Schema):
     skip_comment: str
     skip_reference: str
 
+    @staticmethod
+    def resolve_workshop(obj, context):
+        user = request_user(context)
+        # Clients follow their order in plain words, without the house's workshop names.
+        return obj.workshop if user is not None and user.sees_clients else None
+
 
 class OrderOut(Schema):
     id: int
@@ -403,8 +409,9 @@ def order_audit(request, order_id: int):
 
 
 @router.get("/orders/{order_id}/change-requests", response=list[ChangeRequestOut])
+@paginate(LimitOffsetPagination)
 def list_change_requests(request, order_id: int):
-    return list(_order_or_404(request, order_id).change_requests.order_by("requested_at", "id"))
+    return _order_or_404(request, order_id).change_requests.order_by("requested_at", "id")
 
 
 @router.post("/orders/{order_id}/change-requests", response={201: ChangeRequestOut},

@@ -577,12 +577,13 @@ class TemplateIn(Schema):
 
 
 @templates_router.get("/route-templates", response=list[TemplateOut])
+@paginate(LimitOffsetPagination)
 def list_templates(request):
     from .models import RouteTemplate
 
     if request.auth.role in (Role.CLIENT, Role.WORKSHOP):
-        return []
-    return RouteTemplate.objects.order_by("name")
+        return RouteTemplate.objects.none()
+    return RouteTemplate.objects.order_by("name", "id")
 
 
 @templates_router.post("/route-templates", response={201: TemplateOut})

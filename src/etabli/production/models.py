@@ -125,7 +125,10 @@ class PieceQuerySet(models.QuerySet):
         if user.role == Role.QUALITY:
             return self.filter(current_step=StepKind.FINISHING)
         if user.role == Role.LOGISTICS:
-            return self.filter(current_step=StepKind.DELIVERY)
+            # Logistics ships to clients and dispatches from the house to the workshops.
+            return self.filter(Q(current_step=StepKind.DELIVERY)
+                               | Q(location__kind="house", status=PieceStatus.READY)
+                               | Q(transit_to__kind="house"))
         return self.none()
 
 

@@ -1,5 +1,6 @@
 
 from ninja import Field, Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
 
 from etabli.core.errors import NotFound
 
@@ -75,13 +76,15 @@ class WorkshopPatch(Schema):
 
 
 @router.get("/operations", response=list[OperationOut], summary="Operations workshops do")
+@paginate(LimitOffsetPagination)
 def list_operations(request):
-    return list(Operation.objects.order_by("position"))
+    return Operation.objects.order_by("position", "id")
 
 
 @router.get("/workshops", response=list[WorkshopOut], summary="Workshops you may see")
+@paginate(LimitOffsetPagination)
 def list_workshops(request):
-    return list(workshops_for(request.auth).order_by("name"))
+    return workshops_for(request.auth).order_by("name", "id")
 
 
 @router.get("/workshops/{workshop_id}", response=WorkshopOut)
