@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import transaction
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -36,6 +36,7 @@ from etabli.production.models import (
     PieceStatus,
     SkipReason,
     StepRun,
+    StepStatus,
 )
 from etabli.production.state import derive_piece_state
 from etabli.workshops.models import StepKind
@@ -52,8 +53,6 @@ class PieceLifecycle(RuleBasedStateMachine):
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
         self.piece: Piece | None = None
-        self.refused = 0
-        self.done = 0
 
     def teardown(self) -> None:
         transaction.set_rollback(True)
@@ -80,13 +79,12 @@ class PieceLifecycle(RuleBasedStateMachine):
             where = piece.transit_to_id
         return self.setup.actor_at(where, step)
 
-    def _do(self, fn, *args, **kwargs) -> None:
+    @staticmethod
+    def _do(fn, *args, **kwargs) -> None:
         try:
             fn(*args, **kwargs)
         except DomainError:
-            self.refused += 1
-        else:
-            self.done += 1
+            pass  # a refusal is a fine outcome; the invariants check nothing was half-done
 
     # -----------------------------------------------------------------------------------------
     # actions
@@ -118,9 +116,13 @@ class PieceLifecycle(RuleBasedStateMachine):
     def release(self) -> None:
         self._do(services.piece_release, actor=self.setup.manager, piece_id=self.piece.pk)
 
-    @rule(pick=st.integers(0, 40), comment=st.sampled_from(["", "porosity in the shank"]))
-    def rework(self, pick: int, comment: str) -> None:
-        runs = list(StepRun.objects.filter(piece_id=self.piece.pk).order_by("position"))
+    @rule(pick=st.integers(0, 40), among=st.sampled_from(["done", "done", "any"]),
+          comment=st.sampled_from(["", "porosity in the shank", "stone loose"]))
+    def rework(self, pick: int, among: str, comment: str) -> None:
+        runs = StepRun.objects.filter(piece_id=self.piece.pk).order_by("position")
+        if among == "done":  # mostly aim at steps already done (or the open one): the valid ones
+            runs = runs.exclude(status__in=[StepStatus.PENDING, StepStatus.SKIPPED])
+        runs = list(runs)
         target = runs[pick % len(runs)]
         self._do(services.piece_rework, actor=self.setup.manager, piece_id=self.piece.pk,
                  target_run_id=target.pk, comment=comment)
@@ -140,11 +142,13 @@ class PieceLifecycle(RuleBasedStateMachine):
                  reason=reason, comment=comment, reference=reference)
 
     @precondition(lambda self: self.piece is not None)
-    @rule()
-    def push_forward(self) -> None:
-        """The normal next action, so examples also reach the later steps and delivery."""
-        piece = Piece.objects.get(pk=self.piece.pk)
-        if piece.status != PieceStatus.DELIVERED:
+    @rule(steps=st.integers(1, 8))
+    def push_forward(self, steps: int) -> None:
+        """A few normal next actions, so examples also reach the later steps and delivery."""
+        for _ in range(steps):
+            piece = Piece.objects.get(pk=self.piece.pk)
+            if piece.status == PieceStatus.DELIVERED:
+                return
             self._do(self.setup.advance, piece)
 
     # -----------------------------------------------------------------------------------------
@@ -194,6 +198,8 @@ def test_cached_piece_state_always_matches_its_events(house_setup):
 
     run_state_machine_as_test(
         Machine,
-        settings=settings(max_examples=30, stateful_step_count=30, deadline=None,
-                          database=None, suppress_health_check=[HealthCheck.too_slow]),
+        settings=settings(max_examples=40, stateful_step_count=40, deadline=None,
+                          database=None, suppress_health_check=[HealthCheck.too_slow],
+                          # The explain phase replays a failure many times over; too slow here.
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]),
     )

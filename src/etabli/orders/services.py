@@ -454,7 +454,7 @@ def change_request_decide(*, actor, cr_id: int, approve: bool,
     cr = _lock_cr(actor, cr_id)
     before = audit.snapshot(cr, CR_FIELDS)
     if approve:
-        if cr.status != ChangeRequestStatus.ASSESSED:
+        if cr.status == ChangeRequestStatus.OPEN:
             raise TransitionNotAllowed("Assess the impact before approving the change.",
                                        details={"status": cr.status})
         _cr_move(cr, ChangeRequestStatus.APPROVED)

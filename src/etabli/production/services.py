@@ -184,7 +184,9 @@ def pieces_create_for_order(*, actor, order, route_steps, house: Workshop,
             for position, rs in enumerate(route_steps, start=1):
                 runs.append(StepRun(
                     piece=piece, position=position, step=rs.step, operations=list(rs.operations),
-                    workshop=rs.workshop, planned_days=rs.planned_days,
+                    # A step skipped before launch may have no workshop; it is never worked,
+                    # so it is parked at the house (a run always names a workshop).
+                    workshop=rs.workshop or house, planned_days=rs.planned_days,
                     status=StepStatus.SKIPPED if rs.skipped else StepStatus.PENDING,
                     skip_reason=rs.skip_reason, skip_comment=rs.skip_comment,
                     skip_reference=rs.skip_reference,
@@ -700,7 +702,7 @@ def step_run_add(*, actor, piece_id: int, step: str, workshop_id: int, planned_d
     """Add a step to one piece's route, after its open step or any later one."""
     check_can_plan(actor)
     piece = _lock_visible_piece(actor, piece_id)
-    if step not in StepKind.values or step == StepKind.ORDER_RECEIPT:
+    if step not in StepKind.values or step in (StepKind.ORDER_RECEIPT, StepKind.DELIVERY):
         raise ValidationFailed(f"'{step}' is not a step that can be added.",
                                details={"field": "step"})
     if not 1 <= planned_days <= 120:
