@@ -121,6 +121,17 @@ def _clean_line(data: dict) -> dict:
     return out
 
 
+def _check_promised_date(value) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise ValidationFailed("The promised date is a date (YYYY-MM-DD).",
+                               details={"field": "promised_date"})
+    if value < timezone.localdate():
+        raise ValidationFailed(f"The promised date {value:%Y-%m-%d} is in the past.",
+                               details={"field": "promised_date"})
+
+
 def _default_template() -> RouteTemplate:
     template = RouteTemplate.objects.filter(is_default=True).first()
     if template is None:
@@ -156,9 +167,9 @@ def order_create(*, actor, client_id: int, lines: list[dict] | None = None,
         try:
             cleaned.append(_clean_line(line))
         except ValidationFailed as exc:
-            exc.message = f"Line {i}: {exc.message}"
-            exc.details["line"] = i
-            raise
+            raise ValidationFailed(f"Line {i}: {exc.message}",
+                                   details=exc.details | {"line": i}) from exc
+    _check_promised_date(promised_date)
     currency = (currency or settings.ETABLI_DEFAULT_CURRENCY).upper()
     if len(currency) != 3 or not currency.isalpha():
         raise ValidationFailed("Currency is a three-letter ISO code such as EUR.",
@@ -193,6 +204,7 @@ def order_update(*, actor, order_id: int, **changes) -> Order:
     before = audit.snapshot(order, ORDER_FIELDS)
     for field, value in changes.items():
         if field == "promised_date":
+            _check_promised_date(value)
             order.promised_date = value
         elif field in ("client_reference", "notes"):
             setattr(order, field, _text(value, field, 60 if field == "client_reference" else 8000))
@@ -408,11 +420,18 @@ def change_request_create(*, actor, order_id: int, description: str) -> ChangeRe
 
 
 def _lock_cr(actor, cr_id: int) -> ChangeRequest:
-    cr = (ChangeRequest.objects.select_for_update(of=("self",))
+    cr = (ChangeRequest.objects.select_for_update(of=("self",)).select_related("order")
           .filter(pk=cr_id, order__in=Order.objects.visible_to(actor)).first())
     if cr is None:
         raise NotFound(f"No change request with id {cr_id}.")
     return cr
+
+
+def _require_order_open(cr: ChangeRequest) -> None:
+    if cr.order.status in (OrderStatus.DELIVERED, OrderStatus.CANCELLED):
+        raise TransitionNotAllowed(
+            f"Order {cr.order.reference} is {OrderStatus(cr.order.status).label.lower()}: "
+            "the change can only be rejected.", details={"order_status": cr.order.status})
 
 
 def _cr_move(cr: ChangeRequest, to: str) -> None:
@@ -435,6 +454,7 @@ def change_request_assess(*, actor, cr_id: int, impact_days: int,
                                details={"field": "impact_days"})
     before = audit.snapshot(cr, CR_FIELDS)
     _cr_move(cr, ChangeRequestStatus.ASSESSED)
+    _require_order_open(cr)
     cr.impact_days = impact_days
     cr.new_promised_date = new_promised_date
     cr.assessment = _text(assessment, "assessment", 8000)
@@ -458,6 +478,7 @@ def change_request_decide(*, actor, cr_id: int, approve: bool,
             raise TransitionNotAllowed("Assess the impact before approving the change.",
                                        details={"status": cr.status})
         _cr_move(cr, ChangeRequestStatus.APPROVED)
+        _require_order_open(cr)
     else:
         _cr_move(cr, ChangeRequestStatus.REJECTED)
     cr.decided_by, cr.decided_at = actor, timezone.now()

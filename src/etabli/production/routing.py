@@ -29,7 +29,7 @@ def _clean_steps(steps: list[dict]) -> list[dict]:
             raise ValidationFailed(f"Step {i}: unknown step '{step}'.",
                                    details={"field": f"steps.{i}.step"})
         days = raw.get("planned_days", 1)
-        if not isinstance(days, int) or not 1 <= days <= 120:
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 120:
             raise ValidationFailed(f"Step {i}: planned days are between 1 and 120.",
                                    details={"field": f"steps.{i}.planned_days"})
         workshop = None

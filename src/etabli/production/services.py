@@ -237,9 +237,10 @@ def piece_receive(*, actor, piece_id: int, weight_g: Any = None, comment: str = 
         return dup
     weight = clean_weight(weight_g)
     comment = _clean_text(comment, "comment")
-    check_can_record(actor, piece, EventKind.RECEIVED)
     run = _require_open_run(piece)
+    # State first: a second scan of an arrived piece hears "already received", not "not yours".
     new_status = _transition(run, EventKind.RECEIVED)
+    check_can_record(actor, piece, EventKind.RECEIVED)
     line = (TransferLine.objects.select_related("transfer").select_for_update(of=("self",))
             .filter(piece=piece, step_run=run, received_at__isnull=True).first())
     if line is None:  # the state machine says in transit, so a slip must exist
