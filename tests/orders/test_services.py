@@ -673,6 +673,36 @@ def test_change_request_on_delivered_order_refused(house_setup):
         change_request_create(actor=h.client_contact, order_id=order.pk, description="x")
 
 
+def test_change_request_left_open_at_delivery_can_only_be_rejected(house_setup):
+    h = house_setup
+    order = h.launched_order()
+    cr = change_request_create(actor=h.client_contact, order_id=order.pk, description="Engrave")
+    change_request_assess(actor=h.sales, cr_id=cr.pk, impact_days=3)
+    h.walk(order.pieces.get())
+    order.refresh_from_db()
+    promised = order.promised_date
+    with pytest.raises(TransitionNotAllowed, match="can only be rejected"):
+        change_request_decide(actor=h.manager, cr_id=cr.pk, approve=True)
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequestStatus.ASSESSED
+    change_request_decide(actor=h.manager, cr_id=cr.pk, approve=False, comment="Too late")
+    order.refresh_from_db()
+    assert order.promised_date == promised
+
+
+def test_promised_date_in_the_past_refused(house_setup):
+    h = house_setup
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    with pytest.raises(ValidationFailed, match="is in the past"):
+        order_create(actor=h.sales, client_id=h.client.pk, lines=[default_line()],
+                     promised_date=yesterday)
+    order = h.draft_order()
+    with pytest.raises(ValidationFailed, match="is in the past"):
+        order_update(actor=h.sales, order_id=order.pk, promised_date=yesterday)
+    with pytest.raises(ValidationFailed, match="is a date"):
+        order_update(actor=h.sales, order_id=order.pk, promised_date="2030-01-01")
+
+
 # ---------------------------------------------------------------------------------------------
 # audit trail
 
