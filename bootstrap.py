@@ -37,7 +37,7 @@ def run(cmd: list[str], env: dict | None = None) -> int:
 
 
 def install() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script runs on any python3 found
         sys.exit("Établi needs Python 3.11 or newer.")
     if not PY.exists():
         say(f"creating virtual environment in {VENV}")
