@@ -110,7 +110,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
         ),
     }
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("ETABLI_TEST_SQLITE_NAME") or None}
+    # Tests use a file, not shared-cache memory, so that concurrent tests see real SQLite
+    # locking; one file per test process, so two runs never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("ETABLI_TEST_SQLITE_NAME")
+        or str(DATA_DIR / f"test_etabli_{os.getpid()}.sqlite3"),
+    }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
