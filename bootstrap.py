@@ -42,7 +42,8 @@ def install() -> None:
     if not PY.exists():
         say(f"creating virtual environment in {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
-    digest = hashlib.sha256(LOCK.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256(LOCK.read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+                            + (ROOT / "src/etabli/frontend.json").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest:
         return
     say("installing locked dependencies (first run takes a minute)")
@@ -51,6 +52,9 @@ def install() -> None:
         sys.exit("Installing the dependencies failed (see above).")
     if run([PY, "-m", "pip", "install", *quiet, "--no-deps", "-e", ROOT]) != 0:
         sys.exit("Installing Établi failed (see above).")
+    say("fetching front-end libraries from the npm registry")
+    if run([BIN / "etabli", "assets"]) != 0:
+        sys.exit("Fetching the front-end libraries failed (see above).")
     STAMP.write_text(digest)
 
 

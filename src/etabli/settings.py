@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -141,6 +142,14 @@ TIME_ZONE = os.environ.get("ETABLI_TIME_ZONE", "Europe/Paris")
 USE_I18N = True
 USE_TZ = True
 
+# Front-end libraries fetched from the npm registry by `etabli assets` (never committed): they
+# live beside the installed packages, like any other dependency.
+VENDOR_STATIC_DIR = Path(os.environ.get("ETABLI_VENDOR_DIR", Path(sys.prefix) / "share" / "etabli"))
+try:
+    VENDOR_STATIC_DIR.mkdir(parents=True, exist_ok=True)
+except OSError:  # a read-only install: `etabli assets` will say where it cannot write
+    pass
+STATICFILES_DIRS = [VENDOR_STATIC_DIR] if VENDOR_STATIC_DIR.is_dir() else []
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
