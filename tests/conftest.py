@@ -22,3 +22,20 @@ def house_setup(db) -> HouseSetup:
     to move a piece along its route; see `HouseSetup` for the rest.
     """
     return HouseSetup.build()
+
+
+@pytest.fixture
+def api(house_setup):
+    """`api(user)` → an ApiClient sending a fresh token of `user` (one per user per test);
+    `api(None)` sends no credentials."""
+    from tests.apiclient import ApiClient
+
+    clients: dict = {}
+
+    def as_user(user):
+        key = getattr(user, "pk", None)
+        if key not in clients:
+            clients[key] = ApiClient(user)
+        return clients[key]
+
+    return as_user

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "etabli.clients",
     "etabli.orders",
     "etabli.materials",
+    "etabli.documents",
     "etabli.production",
 ]
 
@@ -74,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "etabli.core.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -92,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "etabli.core.context_processors.etabli",
             ],
         },
     },
@@ -138,6 +141,7 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("ETABLI_TIME_ZONE", "Europe/Paris")
 USE_I18N = True
 USE_TZ = True
@@ -167,6 +171,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # Domain settings.
 ETABLI_DEFAULT_CURRENCY = os.environ.get("ETABLI_DEFAULT_CURRENCY", "EUR").upper()
@@ -174,6 +179,8 @@ ETABLI_HOUSE_NAME = os.environ.get("ETABLI_HOUSE_NAME", "Maison Établi")
 ETABLI_BUFFER_PERCENT = int(os.environ.get("ETABLI_BUFFER_PERCENT", "10"))
 ETABLI_BUFFER_MIN_DAYS = int(os.environ.get("ETABLI_BUFFER_MIN_DAYS", "2"))
 ETABLI_WEIGHT_TOLERANCE_G = os.environ.get("ETABLI_WEIGHT_TOLERANCE_G", "0.050")
+# Whether client contacts see the names of the workshops making their pieces (off: plain words).
+ETABLI_CLIENT_SEES_WORKSHOPS = _env_bool("ETABLI_CLIENT_SEES_WORKSHOPS", False)
 
 LOGGING = {
     "version": 1,

@@ -4,8 +4,9 @@
 import datetime as dt
 
 from ninja import Field, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
+from etabli.core.api import Pagination
 from etabli.core.errors import NotFound, PermissionDenied
 from etabli.core.schemas import ClientRef, WorkshopRef
 
@@ -63,9 +64,9 @@ class UserIn(Schema):
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=8, max_length=200)
     role: Role
-    email: str = ""
-    first_name: str = ""
-    last_name: str = ""
+    email: str = Field("", max_length=254)
+    first_name: str = Field("", max_length=150)
+    last_name: str = Field("", max_length=150)
     workshops: list[str] = Field(default_factory=list, description="Workshop codes")
     client: str | None = Field(None, description="Client code (client contacts)")
     language: str = Field("en", pattern="^(en|fr)$")
@@ -77,7 +78,7 @@ def me(request):
 
 
 @router.get("/tokens", response=list[TokenOut], summary="API tokens (yours; all for admins)")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_tokens(request):
     qs = ApiToken.objects.select_related("user")
     if request.auth.role != Role.ADMIN:

@@ -121,3 +121,18 @@ def token_authenticate(raw: str) -> User | None:
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
+
+
+@transaction.atomic
+def user_set_language(*, actor: User, language: str) -> User:
+    from django.conf import settings
+
+    if language not in dict(settings.LANGUAGES):
+        raise ValidationFailed(f"Unknown language '{language}'.", details={"field": "language"})
+    if actor.language != language:
+        before = {"language": actor.language}
+        User.objects.filter(pk=actor.pk).update(language=language)
+        actor.language = language
+        audit.record(actor=actor, action="user.language", obj=actor, before=before,
+                     after={"language": language})
+    return actor

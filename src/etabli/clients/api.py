@@ -2,8 +2,9 @@
 import datetime as dt
 
 from ninja import Field, Query, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
+from etabli.core.api import Pagination
 from etabli.core.errors import NotFound
 
 from . import services
@@ -63,7 +64,7 @@ class ClientFilters(Schema):
 
 
 @router.get("/clients", response=list[ClientOut], summary="Clients you may see")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_clients(request, filters: Query[ClientFilters]):
     qs = Client.objects.visible_to(request.auth).prefetch_related("contacts")
     if filters.q:

@@ -1,15 +1,18 @@
 """Shared API plumbing: authentication, errors as JSON, pagination."""
 
 
+import functools
+import json
 import logging
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest
 from django.views.decorators.csrf import csrf_exempt
-from ninja import NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.pagination import LimitOffsetPagination
 from ninja.security import HttpBearer
 
 from .errors import DomainError
@@ -54,7 +57,61 @@ def _validation_message(errors: list[dict]) -> tuple[str, list[dict]]:
     return "Invalid input. " + "; ".join(parts), details
 
 
+class Pagination(LimitOffsetPagination):
+    """`limit` and `offset`, bounded: past 2**63 the database fails instead of answering."""
+
+    class Input(Schema):
+        limit: int = Field(100, ge=1, le=1000)
+        offset: int = Field(0, ge=0, le=1_000_000_000)
+
+
+def _raw_input_problem(request) -> tuple[str, str] | None:
+    """What the schemas let through but the database refuses: NUL characters (PostgreSQL
+    text cannot hold them) and a JSON body that is not an object (read as an empty one)."""
+    texts = [request.path]
+    for key, values in request.GET.lists():
+        texts += [key, *values]
+    if any("\x00" in text for text in texts):
+        return "request", "NUL characters (\\u0000) are not allowed."
+    if request.method not in ("POST", "PUT", "PATCH") or not request.body:
+        return None
+    try:
+        data = json.loads(request.body)
+    except (ValueError, RecursionError):
+        return None  # the body parser already answered 400 for this
+    if not isinstance(data, dict):
+        return "body", "The request body must be a JSON object."
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack += list(value.keys()) + list(value.values())
+        elif isinstance(value, list):
+            stack += value
+        elif isinstance(value, str) and "\x00" in value:
+            return "body", "NUL characters (\\u0000) are not allowed."
+    return None
+
+
+def refuse_raw_input_problems(view_func):
+    """Run after authentication and parsing, before the handler touches the database."""
+
+    @functools.wraps(view_func)
+    def guarded(request, *args, **kwargs):
+        problem = _raw_input_problem(request)
+        if problem is not None:
+            field, message = problem
+            raise DomainError(f"Invalid input. {field}: {message}", code="invalid_input",
+                              status=422,
+                              details={"errors": [{"field": field, "message": message}]})
+        return view_func(request, *args, **kwargs)
+
+    return guarded
+
+
 def install_error_handlers(api: NinjaAPI) -> None:
+    api.add_decorator(refuse_raw_input_problems, mode="operation")
+
     @api.exception_handler(DomainError)
     def domain_error(request, exc: DomainError):
         return _error(api, request, exc.status, exc.code, exc.message, exc.details)
@@ -93,6 +150,11 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(ObjectDoesNotExist)
     def does_not_exist(request, exc):
         return _error(api, request, 404, "not_found", "Not found.")
+
+    @api.exception_handler(OverflowError)
+    def overflow(request, exc):
+        # SQLite cannot bind an integer past 2**63 (an id filter, say); nothing was written.
+        return _error(api, request, 400, "invalid", "A number in the request is out of range.")
 
     @api.exception_handler(IntegrityError)
     def integrity(request, exc):

@@ -1,8 +1,10 @@
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect
+
+from .web import role_home
 
 
 @login_required
 def home(request):
-    return render(request, "core/home.html", {"house_name": settings.ETABLI_HOUSE_NAME})
+    """Each role lands on its own home page."""
+    return redirect(role_home(request.user))

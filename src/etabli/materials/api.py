@@ -2,7 +2,9 @@
 from decimal import Decimal
 
 from ninja import Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
+
+from etabli.core.api import Pagination
 
 from .models import Alloy
 
@@ -19,6 +21,6 @@ class AlloyOut(Schema):
 
 
 @router.get("/alloys", response=list[AlloyOut], summary="Alloys (metal, fineness, density)")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_alloys(request):
     return Alloy.objects.order_by("metal", "-fineness_permille", "code")

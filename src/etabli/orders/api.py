@@ -5,8 +5,9 @@ import datetime as dt
 from decimal import Decimal
 
 from ninja import Field, Query, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
+from etabli.core.api import Pagination
 from etabli.core.errors import NotFound
 from etabli.core.schemas import ClientRef, WorkshopRef, request_user
 from etabli.production import routing
@@ -140,6 +141,8 @@ class OrderOut(Schema):
     launched_at: dt.datetime | None
     delivered_at: dt.datetime | None
     deadline_override_reason: str
+    reception_confirmed_at: dt.datetime | None
+    reception_note: str
 
     @staticmethod
     def resolve_status_label(obj):
@@ -286,7 +289,7 @@ def _order_or_404(request, order_id: int):
 
 
 @router.get("/orders", response=list[OrderListOut], summary="List orders")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_orders(request, filters: Query[selectors.OrderFilters]):
     """Orders you may see, newest first. `q` searches the order reference, the client's name
     or reference, and piece serials."""
@@ -347,7 +350,8 @@ def deadline_check(request, order_id: int):
     return services.order_deadline_check(_order_or_404(request, order_id)).as_dict()
 
 
-@router.patch("/orders/{order_id}/route/{step_id}", response=RouteStepOut,
+# `int:` keeps "/route/order" (PUT, below) from being taken for a step id.
+@router.patch("/orders/{order_id}/route/{int:step_id}", response=RouteStepOut,
               summary="Choose the workshop, duration or operations of a route step")
 def update_route_step(request, order_id: int, step_id: int, payload: RouteStepPatch):
     return routing.order_route_step_update(
@@ -400,7 +404,7 @@ def cancel_order(request, order_id: int, payload: CancelIn):
 
 
 @router.get("/orders/{order_id}/audit", response=list[AuditOut], summary="Audit trail")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def order_audit(request, order_id: int):
     order = _order_or_404(request, order_id)
     if not request.auth.is_house_wide:
@@ -409,7 +413,7 @@ def order_audit(request, order_id: int):
 
 
 @router.get("/orders/{order_id}/change-requests", response=list[ChangeRequestOut])
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_change_requests(request, order_id: int):
     return _order_or_404(request, order_id).change_requests.order_by("requested_at", "id")
 
@@ -435,3 +439,13 @@ def decide_change_request(request, cr_id: int, payload: DecideIn):
     return services.change_request_decide(actor=request.auth, cr_id=cr_id,
                                           approve=payload.approve, comment=payload.comment)
 
+
+class ReceptionIn(Schema):
+    note: str = Field("", max_length=4000, description="Anything to say about the delivery")
+
+
+@router.post("/orders/{order_id}/confirm-reception", response=OrderOut,
+             summary="Confirm that a delivered order arrived (client or house)")
+def confirm_reception(request, order_id: int, payload: ReceptionIn):
+    return services.order_confirm_reception(actor=request.auth, order_id=order_id,
+                                            note=payload.note)

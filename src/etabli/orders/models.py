@@ -62,6 +62,11 @@ class Order(models.Model):
                                     on_delete=models.SET_NULL, related_name="+")
     launched_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # The client's confirmation that the delivered pieces arrived (the end of step 7).
+    reception_confirmed_at = models.DateTimeField(null=True, blank=True)
+    reception_confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                               on_delete=models.SET_NULL, related_name="+")
+    reception_note = models.TextField(blank=True)
 
     objects = OrderQuerySet.as_manager()
 

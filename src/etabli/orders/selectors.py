@@ -18,7 +18,7 @@ class OrderFilters(Schema):
 
 def order_list(user, filters: OrderFilters | None = None) -> QuerySet[Order]:
     f = filters or OrderFilters()
-    qs = Order.objects.visible_to(user).select_related("client").annotate(
+    qs = Order.objects.visible_to(user).select_related("client", "route_template").annotate(
         piece_count=Count("pieces", distinct=True),
         line_count=Count("lines", distinct=True))
     if f.status:
@@ -44,3 +44,15 @@ def order_audit(order: Order) -> QuerySet[AuditEntry]:
 
 def piece_audit(piece) -> QuerySet[AuditEntry]:
     return AuditEntry.objects.filter(piece_id=piece.pk).select_related("actor").order_by("at", "id")
+
+
+def orders_with_lateness(qs: QuerySet[Order], user, today) -> QuerySet[Order]:
+    """Mark each order that has a piece (one the user may see) past its step's due date, in
+    the same query as the list (no query per order)."""
+    from django.db.models import Exists, OuterRef
+
+    from etabli.production.models import ACTIVE_PIECE_STATUSES, Piece
+
+    late = Piece.objects.visible_to(user).filter(order_id=OuterRef("pk"), current_due__lt=today,
+                                                 status__in=ACTIVE_PIECE_STATUSES)
+    return qs.annotate(has_late_piece=Exists(late))

@@ -501,3 +501,38 @@ def change_request_decide(*, actor, cr_id: int, approve: bool,
     audit.record(actor=actor, action="change_request.decide", obj=cr, before=before,
                  after=audit.snapshot(cr, CR_FIELDS), order_id=cr.order_id)
     return cr
+
+
+# ---------------------------------------------------------------------------------------------
+# reception
+
+RECEPTION_FIELDS = ["reception_confirmed_at", "reception_confirmed_by", "reception_note"]
+
+
+@transaction.atomic
+def order_confirm_reception(*, actor, order_id: int, note: str = "") -> Order:
+    """The client (or the house on their behalf) confirms the delivered pieces arrived."""
+    from etabli.accounts.models import Role
+
+    if not (actor.takes_orders or actor.role == Role.CLIENT):
+        raise PermissionDenied("Only the client or the house's sales, production managers and "
+                               "administrators confirm reception.")
+    order = _lock_order(actor, order_id)
+    note = _text(note, "note", 4000)
+    if order.reception_confirmed_at is not None:
+        raise Conflict(f"Reception of order {order.reference} is already confirmed.",
+                       details={"reception_confirmed_at":
+                                order.reception_confirmed_at.isoformat()})
+    if order.status != OrderStatus.DELIVERED:
+        raise TransitionNotAllowed(
+            f"Order {order.reference} is {OrderStatus(order.status).label.lower()}: reception "
+            "can be confirmed once every piece has been delivered.",
+            details={"status": order.status})
+    before = audit.snapshot(order, RECEPTION_FIELDS)
+    order.reception_confirmed_at = timezone.now()
+    order.reception_confirmed_by = actor
+    order.reception_note = note
+    order.save(update_fields=RECEPTION_FIELDS)
+    audit.record(actor=actor, action="order.confirm_reception", obj=order, before=before,
+                 after=audit.snapshot(order, RECEPTION_FIELDS), order_id=order.pk)
+    return order

@@ -6,10 +6,11 @@ from decimal import Decimal
 
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from pydantic import field_validator
 
 from etabli.accounts.models import Role
+from etabli.core.api import Pagination
 from etabli.core.errors import NotFound
 from etabli.core.schemas import ClientRef, WorkshopRef, request_user
 from etabli.orders.selectors import piece_audit
@@ -318,7 +319,7 @@ def _event_response(event):
 
 
 @router.get("/pieces", response=list[PieceOut], summary="List pieces")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_pieces(request, filters: Query[selectors.PieceFilters]):
     """Pieces you may see, late first. Filter by status, current step, workshop, order,
     client, `late=true`, or `q` (serial or order reference)."""
@@ -340,13 +341,13 @@ def get_piece(request, piece_id: int):
 
 
 @router.get("/pieces/{piece_id}/events", response=list[EventOut], summary="A piece's history")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def piece_events(request, piece_id: int):
     return selectors.piece_events(request.auth, _piece_or_404(request, piece_id))
 
 
 @router.get("/pieces/{piece_id}/audit", response=list[AuditOut], summary="A piece's audit trail")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def piece_audit_trail(request, piece_id: int):
     piece = _piece_or_404(request, piece_id)
     if not request.auth.is_house_wide:
@@ -488,7 +489,9 @@ class TransferOut(Schema):
 
     @staticmethod
     def resolve_lines(obj):
-        return list(obj.lines.select_related("piece"))
+        if "lines" in getattr(obj, "_prefetched_objects_cache", {}):
+            return list(obj.lines.all())  # prefetched by the selectors
+        return list(obj.lines.select_related("piece").order_by("id"))
 
 
 class TransferIn(Schema):
@@ -507,7 +510,7 @@ class TransferReceiveIn(Schema):
 
 
 @transfers_router.get("/transfers", response=list[TransferOut], summary="Transfer slips")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_transfers(request, filters: Query[selectors.TransferFilters]):
     return selectors.transfer_list(request.auth, filters)
 
@@ -577,7 +580,7 @@ class TemplateIn(Schema):
 
 
 @templates_router.get("/route-templates", response=list[TemplateOut])
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_templates(request):
     from .models import RouteTemplate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from ninja import Schema
 
@@ -18,6 +18,7 @@ from .models import (
     StepRun,
     TrackingEvent,
     Transfer,
+    TransferLine,
 )
 
 
@@ -96,10 +97,16 @@ class TransferFilters(Schema):
     to_workshop_id: int | None = None
 
 
+def _with_lines(qs: QuerySet[Transfer]) -> QuerySet[Transfer]:
+    # One query for the lines of every slip on the page, not one per slip.
+    return qs.prefetch_related(Prefetch("lines", queryset=TransferLine.objects
+                                        .select_related("piece").order_by("id")))
+
+
 def transfer_list(user, filters: TransferFilters | None = None):
     f = filters or TransferFilters()
-    qs = Transfer.objects.visible_to(user).select_related("from_workshop", "to_workshop",
-                                                           "sent_by")
+    qs = _with_lines(Transfer.objects.visible_to(user).select_related(
+        "from_workshop", "to_workshop", "sent_by"))
     if f.status:
         qs = qs.filter(status=f.status)
     if f.from_workshop_id is not None:
@@ -110,5 +117,5 @@ def transfer_list(user, filters: TransferFilters | None = None):
 
 
 def transfer_get(user, transfer_id: int) -> Transfer | None:
-    return (Transfer.objects.visible_to(user).select_related("from_workshop", "to_workshop")
-            .filter(pk=transfer_id).first())
+    return (_with_lines(Transfer.objects.visible_to(user).select_related(
+        "from_workshop", "to_workshop", "sent_by")).filter(pk=transfer_id).first())

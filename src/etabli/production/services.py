@@ -733,6 +733,7 @@ def step_run_add(*, actor, piece_id: int, step: str, workshop_id: int, planned_d
     audit.record(actor=actor, action="step.add", obj=run,
                  after={"step": step, "workshop": workshop.code, "position": run.position},
                  order_id=piece.order_id, piece_id=piece.pk)
+    run.refresh_from_db()  # _replan_pending gave it its planned dates
     return run
 
 
@@ -778,6 +779,8 @@ def piece_route_reorder(*, actor, piece_id: int, run_ids: list[int]) -> list[Ste
     audit.record(actor=actor, action="route.reorder", obj=piece, before={"steps": before},
                  after={"steps": [by_id[i].step for i in run_ids]},
                  order_id=piece.order_id, piece_id=piece.pk)
+    for r in pending:
+        r.refresh_from_db()  # _replan_pending moved their planned dates
     return [by_id[i] for i in run_ids]
 
 

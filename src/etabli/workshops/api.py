@@ -1,7 +1,8 @@
 
 from ninja import Field, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
+from etabli.core.api import Pagination
 from etabli.core.errors import NotFound
 
 from . import services
@@ -60,7 +61,7 @@ class WorkshopIn(Schema):
     skills: list[str] = []
     capacity_benches: int = Field(1, ge=1, le=500)
     address: str = ""
-    email: str = ""
+    email: str = Field("", max_length=254)
     phone: str = Field("", max_length=40)
     contacts: list[ContactIn] = []
 
@@ -69,20 +70,20 @@ class WorkshopPatch(Schema):
     name: str | None = Field(None, min_length=1, max_length=120)
     capacity_benches: int | None = Field(None, ge=1, le=500)
     address: str | None = None
-    email: str | None = None
+    email: str | None = Field(None, max_length=254)
     phone: str | None = Field(None, max_length=40)
     is_active: bool | None = None
     skills: list[str] | None = None
 
 
 @router.get("/operations", response=list[OperationOut], summary="Operations workshops do")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_operations(request):
     return Operation.objects.order_by("position", "id")
 
 
 @router.get("/workshops", response=list[WorkshopOut], summary="Workshops you may see")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_workshops(request):
     return workshops_for(request.auth).order_by("name", "id")
 

@@ -1,0 +1,33 @@
+from django.conf import settings
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from etabli.accounts.models import Role
+
+
+def _items(user) -> list[tuple[str, str]]:
+    if user.role == Role.WORKSHOP:
+        return [(_("My queue"), reverse("workshop:queue")), (_("Scan"), reverse("workshop:scan"))]
+    if user.role == Role.CLIENT:
+        return [(_("My orders"), reverse("portal:orders"))]
+    items = []
+    if user.is_house_wide:
+        items.append((_("Dashboard"), reverse("production:dashboard")))
+        items.append((_("Orders"), reverse("orders:list")))
+    items.append((_("Pieces"), reverse("production:pieces")))
+    if user.takes_orders:
+        items.append((_("New order"), reverse("orders:new")))
+    if user.role == Role.ADMIN:
+        items.append((_("Administration"), reverse("admin:index")))
+    return items
+
+
+def etabli(request):
+    user = getattr(request, "user", None)
+    nav = []
+    if user is not None and user.is_authenticated:
+        path = request.path
+        nav = [{"label": label, "url": url,
+                "active": path == url or (url != "/" and path.startswith(url))}
+               for label, url in _items(user)]
+    return {"house_name": settings.ETABLI_HOUSE_NAME, "nav_items": nav}
