@@ -78,8 +78,9 @@ def test_unknown_api_address_is_json_404(house_setup, api, method, path):
 
 def test_wrong_method_is_405(house_setup, api):
     response = api(house_setup.admin).client.delete(API + "/orders")
-    assert response.status_code == 405
+    assert_error(response, 405, "method_not_allowed")
     assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert "DELETE is not allowed" in response.json()["message"]
     assert ok(api(house_setup.admin).get("/orders"))["count"] == 0
 
 

@@ -13,7 +13,7 @@ def _items(user) -> list[tuple[str, str]]:
     items = []
     if user.is_house_wide:
         items.append((_("Dashboard"), reverse("production:dashboard")))
-        items.append((_("Orders"), reverse("orders:list")))
+    items.append((_("Orders"), reverse("orders:list")))
     items.append((_("Pieces"), reverse("production:pieces")))
     if user.takes_orders:
         items.append((_("New order"), reverse("orders:new")))

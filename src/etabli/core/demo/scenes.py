@@ -207,6 +207,13 @@ class OrderRun:
             production.piece_release(actor=self.story.user("manager"), piece_id=p.pk,
                                      comment="Resolved; work resumes.")
 
+    def confirm_reception(self) -> None:
+        """The client's contact confirms reception; for clients without one, sales records it."""
+        contact = next((u.username for u in cat.DEMO_USERS if u.client == self.plan.client), None)
+        actor = self.story.user(contact or "sales")
+        orders.order_confirm_reception(actor=actor, order_id=self.order.pk,
+                                       note="" if contact else "Confirmed by phone.")
+
     # change requests --------------------------------------------------------------------------
 
     def change_ask(self, description: str, who: str) -> None:

@@ -672,7 +672,12 @@ class Story:
                 continue
             scenes.append((t, partial(OrderRun.complete, leg=i)))
         if final == len(legs):
+            delivered = t
             t += rng.uniform(24, 60 * 24)  # delivered some time ago
+            # The client confirms reception a little after delivery (no extra random draw, so
+            # the rest of the story stays as the seed says).
+            scenes.append((delivered + (t - delivered) * 0.3,
+                           partial(OrderRun.confirm_reception)))
         elif s.hold:
             held = scenes[-1][0] + (t - scenes[-1][0]) * rng.uniform(0.2, 0.6)
             scenes.append((held, partial(OrderRun.hold_first, incident=s.hold)))
