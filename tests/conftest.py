@@ -14,6 +14,21 @@ def pytest_configure(config):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language (English) and leaves it so.
+
+    A request in French activates French for the thread and Django does not switch back when
+    the response is done; a service called directly by the next test would then answer in
+    French.
+    """
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def house_setup(db) -> HouseSetup:
     """Three outside workshops (caster, setter, polisher), a user of every role, a client.

@@ -1,27 +1,32 @@
 """Reference data every installation starts with (loaded by data migrations).
 
 Densities are typical published values for common jewellery alloys; houses edit them.
+
+Names are stored in English and marked for translation: the pages show them in the user's
+language for as long as the house keeps the name it was given here.
 """
+
+from django.utils.translation import gettext_noop
 
 OPERATIONS = [
     # (code, name, step)
-    ("qualification", "Order qualification", "order_receipt"),
-    ("cad_modelling", "CAD modelling", "design"),
-    ("rendering", "Renders", "design"),
-    ("wax_print", "Wax 3D print", "prototyping"),
-    ("resin_print", "Resin 3D print", "prototyping"),
-    ("prototype_casting", "Prototype casting", "prototyping"),
-    ("material_preparation", "Material preparation", "manufacturing"),
-    ("casting", "Casting", "manufacturing"),
-    ("assembly", "Assembly", "manufacturing"),
-    ("setting", "Stone setting", "setting"),
-    ("polishing", "Polishing", "finishing"),
-    ("plating", "Plating (rhodium)", "finishing"),
-    ("engraving_hallmarking", "Engraving and hallmarking", "finishing"),
-    ("cleaning", "Cleaning", "finishing"),
-    ("inspection", "Quality inspection", "finishing"),
-    ("packing", "Packing", "delivery"),
-    ("shipping", "Shipping", "delivery"),
+    ("qualification", gettext_noop("Order qualification"), "order_receipt"),
+    ("cad_modelling", gettext_noop("CAD modelling"), "design"),
+    ("rendering", gettext_noop("Renders"), "design"),
+    ("wax_print", gettext_noop("Wax 3D print"), "prototyping"),
+    ("resin_print", gettext_noop("Resin 3D print"), "prototyping"),
+    ("prototype_casting", gettext_noop("Prototype casting"), "prototyping"),
+    ("material_preparation", gettext_noop("Material preparation"), "manufacturing"),
+    ("casting", gettext_noop("Casting"), "manufacturing"),
+    ("assembly", gettext_noop("Assembly"), "manufacturing"),
+    ("setting", gettext_noop("Stone setting"), "setting"),
+    ("polishing", gettext_noop("Polishing"), "finishing"),
+    ("plating", gettext_noop("Plating (rhodium)"), "finishing"),
+    ("engraving_hallmarking", gettext_noop("Engraving and hallmarking"), "finishing"),
+    ("cleaning", gettext_noop("Cleaning"), "finishing"),
+    ("inspection", gettext_noop("Quality inspection"), "finishing"),
+    ("packing", gettext_noop("Packing"), "delivery"),
+    ("shipping", gettext_noop("Shipping"), "delivery"),
 ]
 
 HOUSE_SKILLS = ["qualification", "cad_modelling", "rendering", "inspection", "cleaning",
@@ -29,18 +34,19 @@ HOUSE_SKILLS = ["qualification", "cad_modelling", "rendering", "inspection", "cl
 
 ALLOYS = [
     # (code, name, metal, fineness ‰, colour, density g/cm³)
-    ("750y", "18k yellow gold (750)", "gold", 750, "yellow", "15.50"),
-    ("750w", "18k white gold (750)", "gold", 750, "white", "14.70"),
-    ("750r", "18k rose gold (750)", "gold", 750, "rose", "15.10"),
-    ("585y", "14k yellow gold (585)", "gold", 585, "yellow", "13.10"),
-    ("585w", "14k white gold (585)", "gold", 585, "white", "12.60"),
-    ("375y", "9k yellow gold (375)", "gold", 375, "yellow", "11.20"),
-    ("999au", "Fine gold (999)", "gold", 999, "yellow", "19.30"),
-    ("950pt", "Platinum 950", "platinum", 950, "white", "20.10"),
-    ("950pd", "Palladium 950", "palladium", 950, "white", "12.00"),
-    ("925ag", "Sterling silver (925)", "silver", 925, "white", "10.40"),
+    ("750y", gettext_noop("18k yellow gold (750)"), "gold", 750, "yellow", "15.50"),
+    ("750w", gettext_noop("18k white gold (750)"), "gold", 750, "white", "14.70"),
+    ("750r", gettext_noop("18k rose gold (750)"), "gold", 750, "rose", "15.10"),
+    ("585y", gettext_noop("14k yellow gold (585)"), "gold", 585, "yellow", "13.10"),
+    ("585w", gettext_noop("14k white gold (585)"), "gold", 585, "white", "12.60"),
+    ("375y", gettext_noop("9k yellow gold (375)"), "gold", 375, "yellow", "11.20"),
+    ("999au", gettext_noop("Fine gold (999)"), "gold", 999, "yellow", "19.30"),
+    ("950pt", gettext_noop("Platinum 950"), "platinum", 950, "white", "20.10"),
+    ("950pd", gettext_noop("Palladium 950"), "palladium", 950, "white", "12.00"),
+    ("925ag", gettext_noop("Sterling silver (925)"), "silver", 925, "white", "10.40"),
 ]
 
+DEFAULT_ROUTE_NAME = gettext_noop("Standard piece (seven steps)")
 DEFAULT_ROUTE = [
     # (step, planned days, operations)
     ("order_receipt", 1, ["qualification"]),

@@ -29,23 +29,48 @@ def _chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture(scope="package", autouse=True)
+def _allow_orm_beside_playwright():
+    """Playwright's sync API runs an event loop in the test's thread, which makes Django refuse
+    ORM calls there; set before any data fixture (house_setup…) touches the database, and only
+    for the browser tests."""
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if before is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+
+
+# Package scope: Playwright's event loop stops once the browser tests are done, so the rest of
+# the suite runs as plain synchronous code again.
+@pytest.fixture(scope="package")
+def browser(_allow_orm_beside_playwright, django_db_setup):
     executable = _chromium()
     if executable is None:
         if os.environ.get("CI"):
             pytest.fail("Chromium is not installed (.ci/run installs Debian's chromium)")
         pytest.skip("Chromium is not installed: apt-get install chromium")
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # still plain synchronous code.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
+    # While an event loop runs in this thread, Django's `connections` are kept per context
+    # instead of per thread: the tests get new connection objects, which lack the database
+    # contents serialized when the test database was made, and `serialized_rollback` would
+    # silently restore nothing (every test after the first would find the reference data —
+    # operations, alloys, the house, the default route — gone). Carry them over.
+    serialized = {alias: getattr(connections[alias], "_test_serialized_contents", None)
+                  for alias in connections}
     with sync_playwright() as pw:
+        for alias, contents in serialized.items():
+            if contents is not None:
+                connections[alias]._test_serialized_contents = contents
         instance = pw.chromium.launch(executable_path=executable, headless=True,
                                       args=CHROMIUM_ARGS)
         yield instance
         instance.close()
+        connections.close_all()  # those connections, before the test database is dropped
 
 
 class Shots:

@@ -3,6 +3,7 @@
 
 import datetime as dt
 
+from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema
 from ninja.pagination import paginate
 
@@ -91,10 +92,12 @@ def create_token(request, payload: TokenIn):
     user = request.auth
     if payload.username and payload.username != user.username:
         if user.role != Role.ADMIN:
-            raise PermissionDenied("Only an administrator can create tokens for someone else.")
+            raise PermissionDenied(
+                _("Only an administrator can create tokens for someone else."))
         user = User.objects.filter(username=payload.username).first()
         if user is None:
-            raise NotFound(f"No user '{payload.username}'.", details={"field": "username"})
+            raise NotFound(_("No user '%(username)s'.") % {"username": payload.username},
+                           details={"field": "username"})
     token, raw = services.token_create(actor=request.auth, user=user, name=payload.name)
     token.key = raw
     return 201, token

@@ -32,15 +32,21 @@ HOUSE_STAFF_ROLES = frozenset(set(Role) - {Role.WORKSHOP, Role.CLIENT})
 
 
 class User(AbstractUser):
-    role = models.CharField(max_length=24, choices=Role.choices, default=Role.SALES)
-    workshops = models.ManyToManyField("workshops.Workshop", blank=True, related_name="members")
+    role = models.CharField(max_length=24, choices=Role.choices, default=Role.SALES,
+                            verbose_name=_("role"))
+    workshops = models.ManyToManyField("workshops.Workshop", blank=True, related_name="members",
+                                       verbose_name=_("workshops"))
     client = models.ForeignKey(
-        "clients.Client", null=True, blank=True, on_delete=models.PROTECT, related_name="users"
+        "clients.Client", null=True, blank=True, on_delete=models.PROTECT, related_name="users",
+        verbose_name=_("client"),
     )
     language = models.CharField(max_length=8, default="en", choices=[("en", "English"),
-                                                                      ("fr", "Français")])
+                                                                      ("fr", "Français")],
+                                verbose_name=_("language"))
 
     class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
         constraints = [
             models.CheckConstraint(
                 name="client_contact_has_client",
@@ -82,15 +88,19 @@ def hash_token(raw: str) -> str:
 class ApiToken(models.Model):
     """A per-user API key. Only its SHA-256 is stored; the key itself is shown once."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=80, default="api")
-    prefix = models.CharField(max_length=12, help_text="First characters, to recognise the key")
-    key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens",
+                             verbose_name=_("user"))
+    name = models.CharField(max_length=80, default="api", verbose_name=_("name"))
+    prefix = models.CharField(max_length=12, help_text=_("First characters, to recognise the key"),
+                              verbose_name=_("prefix"))
+    key_hash = models.CharField(max_length=64, unique=True, verbose_name=_("key hash"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    last_used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last used at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
 
     class Meta:
+        verbose_name = _("api token")
+        verbose_name_plural = _("api tokens")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:

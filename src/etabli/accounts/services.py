@@ -6,6 +6,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from etabli.core import audit
 from etabli.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -24,17 +25,19 @@ def user_create(*, actor: User | None, username: str, password: str, role: str,
     from etabli.workshops.models import Workshop
 
     if actor is not None and not (actor.is_active and actor.role == Role.ADMIN):
-        raise PermissionDenied("Only an administrator can create users.")
+        raise PermissionDenied(_("Only an administrator can create users."))
     username = (username or "").strip()
     if not username:
-        raise ValidationFailed("A username is required.", details={"field": "username"})
+        raise ValidationFailed(_("A username is required."), details={"field": "username"})
     if role not in Role.values:
         raise ValidationFailed(
-            f"Unknown role '{role}'. Choose one of: {', '.join(Role.values)}.",
+            _("Unknown role '%(role)s'. Choose one of: %(choices)s.")
+            % {"role": role, "choices": ", ".join(Role.values)},
             details={"field": "role"},
         )
     if User.objects.filter(username__iexact=username).exists():
-        raise Conflict(f"A user named '{username}' already exists.", details={"field": "username"})
+        raise Conflict(_("A user named '%(username)s' already exists.") % {"username": username},
+                       details={"field": "username"})
     if check_password:
         try:
             validate_password(password)
@@ -43,25 +46,28 @@ def user_create(*, actor: User | None, username: str, password: str, role: str,
     workshops = []
     if role == Role.WORKSHOP:
         if not workshop_codes:
-            raise ValidationFailed("A workshop member needs at least one workshop.",
+            raise ValidationFailed(_("A workshop member needs at least one workshop."),
                                    details={"field": "workshop"})
         for code in workshop_codes:
             ws = Workshop.objects.filter(code__iexact=code).first()
             if ws is None:
-                raise NotFound(f"No workshop with code '{code}'.", details={"field": "workshop"})
+                raise NotFound(_("No workshop with code '%(code)s'.") % {"code": code},
+                               details={"field": "workshop"})
             workshops.append(ws)
     elif workshop_codes:
-        raise ValidationFailed("Only workshop members are bound to workshops.",
+        raise ValidationFailed(_("Only workshop members are bound to workshops."),
                                details={"field": "workshop"})
     client = None
     if role == Role.CLIENT:
         if not client_code:
-            raise ValidationFailed("A client contact needs a client.", details={"field": "client"})
+            raise ValidationFailed(_("A client contact needs a client."),
+                                   details={"field": "client"})
         client = Client.objects.filter(code__iexact=client_code).first()
         if client is None:
-            raise NotFound(f"No client with code '{client_code}'.", details={"field": "client"})
+            raise NotFound(_("No client with code '%(code)s'.") % {"code": client_code},
+                           details={"field": "client"})
     elif client_code:
-        raise ValidationFailed("Only client contacts are bound to a client.",
+        raise ValidationFailed(_("Only client contacts are bound to a client."),
                                details={"field": "client"})
     user = User(username=username, email=email, first_name=first_name, last_name=last_name,
                 role=role, client=client, language=language,
@@ -81,9 +87,9 @@ def user_create(*, actor: User | None, username: str, password: str, role: str,
 def token_create(*, actor: User, user: User, name: str = "api") -> tuple[ApiToken, str]:
     """Create a token for `user`; returns the token row and the raw key (shown once)."""
     if actor.pk != user.pk and actor.role != Role.ADMIN:
-        raise PermissionDenied("Only an administrator can create tokens for someone else.")
+        raise PermissionDenied(_("Only an administrator can create tokens for someone else."))
     if not user.is_active:
-        raise ValidationFailed("This user is deactivated.")
+        raise ValidationFailed(_("This user is deactivated."))
     name = (name or "api").strip()[:80] or "api"
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name, prefix=raw[:12], key_hash=hash_token(raw))
@@ -99,9 +105,9 @@ def token_revoke(*, actor: User, token_id: int) -> ApiToken:
         qs = qs.filter(user=actor)
     token = qs.filter(pk=token_id).first()
     if token is None:
-        raise NotFound("No such token.")
+        raise NotFound(_("No such token."))
     if token.revoked_at is not None:
-        raise Conflict("This token is already revoked.")
+        raise Conflict(_("This token is already revoked."))
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     audit.record(actor=actor, action="token.revoke", obj=token,
@@ -128,7 +134,8 @@ def user_set_language(*, actor: User, language: str) -> User:
     from django.conf import settings
 
     if language not in dict(settings.LANGUAGES):
-        raise ValidationFailed(f"Unknown language '{language}'.", details={"field": "language"})
+        raise ValidationFailed(_("Unknown language '%(language)s'.") % {"language": language},
+                               details={"field": "language"})
     if actor.language != language:
         before = {"language": actor.language}
         User.objects.filter(pk=actor.pk).update(language=language)

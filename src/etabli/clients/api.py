@@ -1,6 +1,7 @@
 
 import datetime as dt
 
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
@@ -80,7 +81,7 @@ def list_clients(request, filters: Query[ClientFilters]):
 def get_client(request, client_id: int):
     client = Client.objects.visible_to(request.auth).filter(pk=client_id).first()
     if client is None:
-        raise NotFound(f"No client with id {client_id}.")
+        raise NotFound(_("No client with id %(id)s.") % {"id": client_id})
     return client
 
 

@@ -30,19 +30,23 @@ class ClientQuerySet(models.QuerySet):
 
 
 class Client(models.Model):
-    code = models.SlugField(max_length=30, unique=True)
-    name = models.CharField(max_length=160)
-    kind = models.CharField(max_length=4, choices=ClientKind.choices, default=ClientKind.B2B)
-    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.DIRECT)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    address = models.TextField(blank=True)
-    language = models.CharField(max_length=8, default="en")
-    created_at = models.DateTimeField(auto_now_add=True)
+    code = models.SlugField(max_length=30, unique=True, verbose_name=_("code"))
+    name = models.CharField(max_length=160, verbose_name=_("name"))
+    kind = models.CharField(max_length=4, choices=ClientKind.choices, default=ClientKind.B2B,
+                            verbose_name=_("kind"))
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.DIRECT,
+                               verbose_name=_("channel"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
+    phone = models.CharField(max_length=40, blank=True, verbose_name=_("phone"))
+    address = models.TextField(blank=True, verbose_name=_("address"))
+    language = models.CharField(max_length=8, default="en", verbose_name=_("language"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     objects = ClientQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("client")
+        verbose_name_plural = _("clients")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -50,13 +54,16 @@ class Client(models.Model):
 
 
 class ClientContact(models.Model):
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="contacts")
-    name = models.CharField(max_length=120)
-    function = models.CharField(max_length=80, blank=True)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=40, blank=True)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="contacts",
+                               verbose_name=_("client"))
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    function = models.CharField(max_length=80, blank=True, verbose_name=_("function"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
+    phone = models.CharField(max_length=40, blank=True, verbose_name=_("phone"))
 
     class Meta:
+        verbose_name = _("client contact")
+        verbose_name_plural = _("client contacts")
         ordering = ["name"]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from etabli.core import audit
 from etabli.core.errors import Conflict, PermissionDenied, ValidationFailed
@@ -16,18 +17,22 @@ def client_create(*, actor, code: str, name: str, kind: str = ClientKind.B2B,
                   address: str = "", language: str = "en",
                   contacts: list[dict] | None = None) -> Client:
     if actor is not None and not actor.takes_orders:
-        raise PermissionDenied("Only sales, production managers and administrators add clients.")
+        raise PermissionDenied(
+            _("Only sales, production managers and administrators add clients."))
     code = (code or "").strip().lower()
     if not code or not (name or "").strip():
-        raise ValidationFailed("A client needs a code and a name.")
+        raise ValidationFailed(_("A client needs a code and a name."))
     if kind not in ClientKind.values:
-        raise ValidationFailed(f"Unknown client kind '{kind}'.", details={"field": "kind"})
+        raise ValidationFailed(_("Unknown client kind '%(kind)s'.") % {"kind": kind},
+                               details={"field": "kind"})
     if channel not in Channel.values:
         raise ValidationFailed(
-            f"Unknown channel '{channel}'. Choose one of: {', '.join(Channel.values)}.",
+            _("Unknown channel '%(channel)s'. Choose one of: %(choices)s.")
+            % {"channel": channel, "choices": ", ".join(Channel.values)},
             details={"field": "channel"})
     if Client.objects.filter(code=code).exists():
-        raise Conflict(f"A client with code '{code}' already exists.", details={"field": "code"})
+        raise Conflict(_("A client with code '%(code)s' already exists.") % {"code": code},
+                       details={"field": "code"})
     client = Client.objects.create(code=code, name=name.strip(), kind=kind, channel=channel,
                                    email=email, phone=phone, address=address, language=language)
     for contact in contacts or []:

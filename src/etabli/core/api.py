@@ -8,6 +8,8 @@ import logging
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
@@ -29,6 +31,12 @@ class TokenAuth(HttpBearer):
         user = token_authenticate(token)
         if user is not None:
             request.user = user
+            # Answer in the language on the token owner's profile, as the pages do for a
+            # logged-in user (UserLanguageMiddleware runs before token authentication), unless
+            # the request asks for one with Accept-Language.
+            if user.language and not request.META.get("HTTP_ACCEPT_LANGUAGE"):
+                translation.activate(user.language)
+                request.LANGUAGE_CODE = user.language
         return user
 
 
@@ -51,10 +59,10 @@ def _validation_message(errors: list[dict]) -> tuple[str, list[dict]]:
         field = ".".join(loc) or "request"
         msg = err.get("msg", "invalid")
         if err.get("type") == "json_invalid":
-            return "The request body is not valid JSON.", [{"field": "body", "message": msg}]
+            return _("The request body is not valid JSON."), [{"field": "body", "message": msg}]
         parts.append(f"{field}: {msg}")
         details.append({"field": field, "message": msg})
-    return "Invalid input. " + "; ".join(parts), details
+    return _("Invalid input. %(problems)s") % {"problems": "; ".join(parts)}, details
 
 
 class Pagination(LimitOffsetPagination):
@@ -72,7 +80,7 @@ def _raw_input_problem(request) -> tuple[str, str] | None:
     for key, values in request.GET.lists():
         texts += [key, *values]
     if any("\x00" in text for text in texts):
-        return "request", "NUL characters (\\u0000) are not allowed."
+        return "request", _("NUL characters (\\u0000) are not allowed.")
     if request.method not in ("POST", "PUT", "PATCH") or not request.body:
         return None
     try:
@@ -80,7 +88,7 @@ def _raw_input_problem(request) -> tuple[str, str] | None:
     except (ValueError, RecursionError):
         return None  # the body parser already answered 400 for this
     if not isinstance(data, dict):
-        return "body", "The request body must be a JSON object."
+        return "body", _("The request body must be a JSON object.")
     stack = [data]
     while stack:
         value = stack.pop()
@@ -89,7 +97,7 @@ def _raw_input_problem(request) -> tuple[str, str] | None:
         elif isinstance(value, list):
             stack += value
         elif isinstance(value, str) and "\x00" in value:
-            return "body", "NUL characters (\\u0000) are not allowed."
+            return "body", _("NUL characters (\\u0000) are not allowed.")
     return None
 
 
@@ -101,7 +109,8 @@ def refuse_raw_input_problems(view_func):
         problem = _raw_input_problem(request)
         if problem is not None:
             field, message = problem
-            raise DomainError(f"Invalid input. {field}: {message}", code="invalid_input",
+            raise DomainError(_("Invalid input. %(problems)s")
+                              % {"problems": f"{field}: {message}"}, code="invalid_input",
                               status=422,
                               details={"errors": [{"field": field, "message": message}]})
         return view_func(request, *args, **kwargs)
@@ -124,7 +133,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(AuthenticationError)
     def auth_error(request, exc):
         return _error(api, request, 401, "not_authenticated",
-                      "Log in, or send 'Authorization: Bearer <token>' with an API token.")
+                      _("Log in, or send 'Authorization: Bearer <token>' with an API token."))
 
     @api.exception_handler(HttpError)
     def http_error(request, exc: HttpError):
@@ -132,37 +141,38 @@ def install_error_handlers(api: NinjaAPI) -> None:
                 405: "method_not_allowed"}.get(exc.status_code, "error")
         message = str(exc)
         if exc.status_code == 403 and "CSRF" in message:
-            message = ("CSRF check failed: send the X-CSRFToken header with the csrftoken "
-                       "cookie, or use an API token.")
+            message = _("CSRF check failed: send the X-CSRFToken header with the csrftoken "
+                        "cookie, or use an API token.")
         elif exc.status_code == 400 and "parse" in message.lower():
-            message = "The request body is not valid JSON."
+            message = _("The request body is not valid JSON.")
         return _error(api, request, exc.status_code, code, message)
 
     @api.exception_handler(RequestDataTooBig)
     def too_big(request, exc):
         return _error(api, request, 413, "too_large",
-                      "The request body is too large (at most 5 MB).")
+                      _("The request body is too large (at most 5 MB)."))
 
     @api.exception_handler(Http404)
     def not_found(request, exc):
-        return _error(api, request, 404, "not_found", str(exc) or "Not found.")
+        return _error(api, request, 404, "not_found", str(exc) or _("Not found."))
 
     @api.exception_handler(ObjectDoesNotExist)
     def does_not_exist(request, exc):
-        return _error(api, request, 404, "not_found", "Not found.")
+        return _error(api, request, 404, "not_found", _("Not found."))
 
     @api.exception_handler(OverflowError)
     def overflow(request, exc):
         # SQLite cannot bind an integer past 2**63 (an id filter, say); nothing was written.
-        return _error(api, request, 400, "invalid", "A number in the request is out of range.")
+        return _error(api, request, 400, "invalid",
+                      _("A number in the request is out of range."))
 
     @api.exception_handler(IntegrityError)
     def integrity(request, exc):
         # Two requests raced past a guard; the database constraint held. Safe to retry.
         log.warning("integrity error on %s: %s", request.path, exc)
         return _error(api, request, 409, "conflict",
-                      "This change clashes with another one made at the same time; "
-                      "reload and try again.")
+                      _("This change clashes with another one made at the same time; "
+                        "reload and try again."))
 
 
 @csrf_exempt
@@ -171,5 +181,6 @@ def api_not_found(request, path: str = ""):
     from django.http import JsonResponse
 
     return JsonResponse({"code": "not_found",
-                         "message": f"There is no API endpoint at {request.path}.",
+                         "message": _("There is no API endpoint at %(path)s.")
+                         % {"path": request.path},
                          "details": {}}, status=404)

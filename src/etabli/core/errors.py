@@ -15,6 +15,8 @@ class DomainError(Exception):
 
     def __init__(self, message: str, *, code: str | None = None,
                  details: dict[str, Any] | None = None, status: int | None = None) -> None:
+        # A lazily translated message is rendered now, in the language of the request.
+        message = str(message)
         super().__init__(message)
         self.message = message
         if code:

@@ -1,4 +1,5 @@
 from django.utils import translation
+from django.utils.translation import gettext as _
 
 
 class UserLanguageMiddleware:
@@ -30,7 +31,8 @@ class ApiJsonErrorsMiddleware:
             allowed = response.get("Allow", "")
             replacement = JsonResponse(
                 {"code": "method_not_allowed",
-                 "message": f"{request.method} is not allowed here. Allowed: {allowed}.",
+                 "message": _("%(method)s is not allowed here. Allowed: %(allowed)s.")
+                 % {"method": request.method, "allowed": allowed},
                  "details": {"allowed": [m.strip() for m in allowed.split(",") if m.strip()]}},
                 status=405)
             if allowed:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Sequence(models.Model):
@@ -21,25 +22,29 @@ class Sequence(models.Model):
 class AuditEntry(models.Model):
     """Who changed what, when, with the values before and after. Written only by services."""
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("at"))
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("actor"),
     )
-    action = models.CharField(max_length=60)
-    object_type = models.CharField(max_length=60)
-    object_id = models.CharField(max_length=40)
-    object_repr = models.CharField(max_length=200)
+    action = models.CharField(max_length=60, verbose_name=_("action"))
+    object_type = models.CharField(max_length=60, verbose_name=_("object type"))
+    object_id = models.CharField(max_length=40, verbose_name=_("object id"))
+    object_repr = models.CharField(max_length=200, verbose_name=_("object repr"))
     # Plain ids rather than foreign keys: the trail must outlive what it describes.
-    order_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    piece_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    before = models.JSONField(default=dict, blank=True)
-    after = models.JSONField(default=dict, blank=True)
+    order_id = models.BigIntegerField(null=True, blank=True, db_index=True,
+                                      verbose_name=_("order id"))
+    piece_id = models.BigIntegerField(null=True, blank=True, db_index=True,
+                                      verbose_name=_("piece id"))
+    before = models.JSONField(default=dict, blank=True, verbose_name=_("before"))
+    after = models.JSONField(default=dict, blank=True, verbose_name=_("after"))
 
     class Meta:
+        verbose_name = _("audit entry")
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["object_type", "object_id"])]
-        verbose_name_plural = "audit entries"
+        verbose_name_plural = _("audit entries")
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"

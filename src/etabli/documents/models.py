@@ -50,28 +50,32 @@ def _upload_to(instance: Document, filename: str) -> str:
 
 
 class Document(models.Model):
-    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="documents")
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="documents",
+                              verbose_name=_("order"))
     piece = models.ForeignKey("production.Piece", null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="documents")
+                              related_name="documents", verbose_name=_("piece"))
     event = models.ForeignKey("production.TrackingEvent", null=True, blank=True,
-                              on_delete=models.PROTECT, related_name="documents")
+                              on_delete=models.PROTECT, related_name="documents",
+                              verbose_name=_("event"))
     kind = models.CharField(max_length=20, choices=DocumentKind.choices,
-                            default=DocumentKind.OTHER)
+                            default=DocumentKind.OTHER, verbose_name=_("kind"))
     visibility = models.CharField(max_length=10, choices=Visibility.choices,
-                                  default=Visibility.WORKSHOPS)
-    token = models.CharField(max_length=40, unique=True)
-    file = models.FileField(upload_to=_upload_to, max_length=200)
-    original_name = models.CharField(max_length=200)
-    content_type = models.CharField(max_length=100)
-    size_bytes = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
+                                  default=Visibility.WORKSHOPS, verbose_name=_("visibility"))
+    token = models.CharField(max_length=40, unique=True, verbose_name=_("token"))
+    file = models.FileField(upload_to=_upload_to, max_length=200, verbose_name=_("file"))
+    original_name = models.CharField(max_length=200, verbose_name=_("original name"))
+    content_type = models.CharField(max_length=100, verbose_name=_("content type"))
+    size_bytes = models.PositiveBigIntegerField(verbose_name=_("size bytes"))
+    sha256 = models.CharField(max_length=64, verbose_name=_("sha256"))
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                    related_name="+")
-    uploaded_at = models.DateTimeField(auto_now_add=True)
+                                    related_name="+", verbose_name=_("uploaded by"))
+    uploaded_at = models.DateTimeField(auto_now_add=True, verbose_name=_("uploaded at"))
 
     objects = DocumentQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
         ordering = ["order", "uploaded_at", "id"]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ import secrets
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from etabli.core import audit
 from etabli.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -35,7 +36,7 @@ def sniff(head: bytes, filename: str) -> tuple[str, str]:
     lowered = head[:1024].lower()
     if b"<svg" in lowered or b"<html" in lowered or b"<script" in lowered \
             or b"<!doctype" in lowered:
-        raise ValidationFailed("Web pages and SVG images cannot be uploaded.",
+        raise ValidationFailed(_("Web pages and SVG images cannot be uploaded."),
                                details={"field": "file"})
     ext = os.path.splitext(filename or "")[1].lower()
     # CAD files: binary STL has no magic number; 3DM starts with its own header; OBJ and ASCII
@@ -47,8 +48,8 @@ def sniff(head: bytes, filename: str) -> tuple[str, str]:
     if ext == ".obj" and _is_text(head):
         return "model/obj", ".obj"
     raise ValidationFailed(
-        "This file type is not accepted: upload a photo (JPEG, PNG, WebP), a PDF or a CAD file "
-        "(STL, OBJ, 3DM).", details={"field": "file"})
+        _("This file type is not accepted: upload a photo (JPEG, PNG, WebP), a PDF or a CAD "
+          "file (STL, OBJ, 3DM)."), details={"field": "file"})
 
 
 def _is_text(head: bytes) -> bool:
@@ -67,34 +68,37 @@ def document_upload(*, actor, order_id: int, uploaded_file, kind: str = Document
     from etabli.production.models import Piece
 
     if kind not in DocumentKind.values:
-        raise ValidationFailed(f"Unknown document kind '{kind}'.", details={"field": "kind"})
+        raise ValidationFailed(_("Unknown document kind '%(kind)s'.") % {"kind": kind},
+                               details={"field": "kind"})
     if visibility not in Visibility.values:
-        raise ValidationFailed(f"Unknown visibility '{visibility}'.",
+        raise ValidationFailed(_("Unknown visibility '%(visibility)s'.")
+                               % {"visibility": visibility},
                                details={"field": "visibility"})
     piece = None
     if piece_id is not None:
         piece = Piece.objects.visible_to(actor).filter(pk=piece_id).first()
         if piece is None:
-            raise NotFound(f"No piece with id {piece_id}.")
+            raise NotFound(_("No piece with id %(id)s.") % {"id": piece_id})
         order = piece.order
     else:
         if not actor.takes_orders:
-            raise PermissionDenied("Only sales, production managers and administrators attach "
-                                   "documents to an order.")
+            raise PermissionDenied(_("Only sales, production managers and administrators "
+                                     "attach documents to an order."))
         order = Order.objects.visible_to(actor).filter(pk=order_id).first()
         if order is None:
-            raise NotFound(f"No order with id {order_id}.")
+            raise NotFound(_("No order with id %(id)s.") % {"id": order_id})
     if actor.role in ("workshop",) and visibility == Visibility.HOUSE:
         visibility = Visibility.WORKSHOPS  # a workshop's own photo stays visible to it
     if uploaded_file is None:
-        raise ValidationFailed("Choose a file.", details={"field": "file"})
+        raise ValidationFailed(_("Choose a file."), details={"field": "file"})
     size = uploaded_file.size or 0
     if size == 0:
-        raise ValidationFailed("The file is empty.", details={"field": "file"})
+        raise ValidationFailed(_("The file is empty."), details={"field": "file"})
     if size > MAX_UPLOAD_BYTES:
         raise ValidationFailed(
-            f"The file is too large ({size // (1024 * 1024)} MB); the limit is "
-            f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB.", details={"field": "file"})
+            _("The file is too large (%(size)s MB); the limit is %(limit)s MB.")
+            % {"size": size // (1024 * 1024), "limit": MAX_UPLOAD_BYTES // (1024 * 1024)},
+            details={"field": "file"})
     data = uploaded_file.read()
     ctype, ext = sniff(data[:2048], uploaded_file.name)
     name = os.path.basename((uploaded_file.name or "file").replace("\\", "/"))[:200] or "file"

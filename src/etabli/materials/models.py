@@ -17,14 +17,18 @@ class Metal(models.TextChoices):
 class Alloy(models.Model):
     """A metal at a fineness and colour, e.g. 750 yellow gold (18k)."""
 
-    code = models.SlugField(max_length=20, unique=True)
-    name = models.CharField(max_length=80)
-    metal = models.CharField(max_length=10, choices=Metal.choices)
-    fineness_permille = models.PositiveSmallIntegerField(help_text="Parts per thousand, e.g. 750")
-    colour = models.CharField(max_length=30, blank=True)
-    density_g_cm3 = models.DecimalField(max_digits=5, decimal_places=2)
+    code = models.SlugField(max_length=20, unique=True, verbose_name=_("code"))
+    name = models.CharField(max_length=80, verbose_name=_("name"))
+    metal = models.CharField(max_length=10, choices=Metal.choices, verbose_name=_("metal"))
+    fineness_permille = models.PositiveSmallIntegerField(
+        help_text=_("Parts per thousand, e.g. 750"), verbose_name=_("fineness permille"))
+    colour = models.CharField(max_length=30, blank=True, verbose_name=_("colour"))
+    density_g_cm3 = models.DecimalField(max_digits=5, decimal_places=2,
+                                        verbose_name=_("density g cm3"))
 
     class Meta:
+        verbose_name = _("alloy")
+        verbose_name_plural = _("alloys")
         ordering = ["metal", "-fineness_permille", "code"]
         constraints = [
             models.CheckConstraint(

@@ -4,6 +4,7 @@
 import datetime as dt
 from decimal import Decimal
 
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
@@ -284,7 +285,7 @@ class ChangeRequestOut(Schema):
 def _order_or_404(request, order_id: int):
     order = selectors.order_get(request.auth, order_id)
     if order is None:
-        raise NotFound(f"No order with id {order_id}.")
+        raise NotFound(_("No order with id %(id)s.") % {"id": order_id})
     return order
 
 
@@ -408,7 +409,7 @@ def cancel_order(request, order_id: int, payload: CancelIn):
 def order_audit(request, order_id: int):
     order = _order_or_404(request, order_id)
     if not request.auth.is_house_wide:
-        raise NotFound(f"No audit trail for order {order_id}.")
+        raise NotFound(_("No audit trail for order %(id)s.") % {"id": order_id})
     return selectors.order_audit(order)
 
 

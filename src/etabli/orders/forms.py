@@ -57,7 +57,7 @@ class OrderHeaderForm(forms.Form):
 
     def __init__(self, *args, templates=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["route_template"].choices = [(t.code, t.name) for t in templates]
+        self.fields["route_template"].choices = [(t.code, _(t.name)) for t in templates]
 
 
 class OrderStartForm(OrderHeaderForm):
@@ -132,7 +132,7 @@ class LineForm(forms.Form):
     def __init__(self, *args, alloys=(), show_price: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["alloy"].choices = [("", _("— not chosen yet —"))] + [
-            (a.code, a.name) for a in alloys]
+            (a.code, _(a.name)) for a in alloys]
         if not show_price:
             del self.fields["target_price"]
 

@@ -42,35 +42,45 @@ class OrderQuerySet(models.QuerySet):
 
 
 class Order(models.Model):
-    reference = models.CharField(max_length=30, unique=True)
-    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="orders")
+    reference = models.CharField(max_length=30, unique=True, verbose_name=_("reference"))
+    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="orders",
+                               verbose_name=_("client"))
     client_reference = models.CharField(max_length=60, blank=True,
-                                        help_text="The client's own purchase order reference")
-    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.DIRECT)
+                                        help_text=_("The client's own purchase order reference"),
+                                        verbose_name=_("client reference"))
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.DIRECT,
+                               verbose_name=_("channel"))
     status = models.CharField(max_length=10, choices=OrderStatus.choices,
-                              default=OrderStatus.DRAFT, db_index=True)
-    promised_date = models.DateField(null=True, blank=True)
-    currency = models.CharField(max_length=3, default="EUR")
-    notes = models.TextField(blank=True)
+                              default=OrderStatus.DRAFT, db_index=True, verbose_name=_("status"))
+    promised_date = models.DateField(null=True, blank=True, verbose_name=_("promised date"))
+    currency = models.CharField(max_length=3, default="EUR", verbose_name=_("currency"))
+    notes = models.TextField(blank=True, verbose_name=_("notes"))
     route_template = models.ForeignKey("production.RouteTemplate", null=True, blank=True,
-                                       on_delete=models.PROTECT, related_name="+")
-    deadline_override_reason = models.TextField(blank=True)
+                                       on_delete=models.PROTECT, related_name="+",
+                                       verbose_name=_("route template"))
+    deadline_override_reason = models.TextField(blank=True,
+                                                verbose_name=_("deadline override reason"))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                   related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+                                   related_name="+", verbose_name=_("created by"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     launched_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.SET_NULL, related_name="+")
-    launched_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+                                    on_delete=models.SET_NULL, related_name="+",
+                                    verbose_name=_("launched by"))
+    launched_at = models.DateTimeField(null=True, blank=True, verbose_name=_("launched at"))
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
     # The client's confirmation that the delivered pieces arrived (the end of step 7).
-    reception_confirmed_at = models.DateTimeField(null=True, blank=True)
+    reception_confirmed_at = models.DateTimeField(null=True, blank=True,
+                                                  verbose_name=_("reception confirmed at"))
     reception_confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                               on_delete=models.SET_NULL, related_name="+")
-    reception_note = models.TextField(blank=True)
+                                               on_delete=models.SET_NULL, related_name="+",
+                                               verbose_name=_("reception confirmed by"))
+    reception_note = models.TextField(blank=True, verbose_name=_("reception note"))
 
     objects = OrderQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -78,23 +88,33 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
-    position = models.PositiveSmallIntegerField()
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines",
+                              verbose_name=_("order"))
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"))
     model_reference = models.CharField(max_length=60, blank=True,
-                                       help_text="Catalogue model; empty for a custom design")
-    is_custom_design = models.BooleanField(default=False)
-    description = models.CharField(max_length=240)
-    quantity = models.PositiveIntegerField(default=1)
-    size = models.CharField(max_length=30, blank=True, help_text="Ring size, length, …")
+                                       help_text=_("Catalogue model; empty for a custom design"),
+                                       verbose_name=_("model reference"))
+    is_custom_design = models.BooleanField(default=False, verbose_name=_("is custom design"))
+    description = models.CharField(max_length=240, verbose_name=_("description"))
+    quantity = models.PositiveIntegerField(default=1, verbose_name=_("quantity"))
+    size = models.CharField(max_length=30, blank=True, help_text=_("Ring size, length, …"),
+                            verbose_name=_("size"))
     alloy = models.ForeignKey("materials.Alloy", null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="+")
-    stones = models.TextField(blank=True, help_text="Stones wanted: type, size, count, quality")
-    customisations = models.TextField(blank=True, help_text="Engraving, finish, special requests")
-    specifications = models.TextField(blank=True)
-    references = models.TextField(blank=True, help_text="Reference documents, one per line")
-    target_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+                              related_name="+", verbose_name=_("alloy"))
+    stones = models.TextField(blank=True, help_text=_("Stones wanted: type, size, count, quality"),
+                              verbose_name=_("stones"))
+    customisations = models.TextField(blank=True,
+                                      help_text=_("Engraving, finish, special requests"),
+                                      verbose_name=_("customisations"))
+    specifications = models.TextField(blank=True, verbose_name=_("specifications"))
+    references = models.TextField(blank=True, help_text=_("Reference documents, one per line"),
+                                  verbose_name=_("references"))
+    target_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
+                                       verbose_name=_("target price"))
 
     class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
         ordering = ["order", "position"]
         constraints = [
             models.UniqueConstraint(fields=["order", "position"],
@@ -136,16 +156,21 @@ CHECKLIST_CODES = [code for code, _section, _label in LAUNCH_CHECKLIST]
 
 
 class LaunchCheckItem(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="checklist")
-    code = models.SlugField(max_length=40)
-    section = models.CharField(max_length=12, choices=ChecklistSection.choices)
-    checked = models.BooleanField(default=False)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="checklist",
+                              verbose_name=_("order"))
+    code = models.SlugField(max_length=40, verbose_name=_("code"))
+    section = models.CharField(max_length=12, choices=ChecklistSection.choices,
+                               verbose_name=_("section"))
+    checked = models.BooleanField(default=False, verbose_name=_("checked"))
     checked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    checked_at = models.DateTimeField(null=True, blank=True)
-    note = models.TextField(blank=True)
+                                   on_delete=models.SET_NULL, related_name="+",
+                                   verbose_name=_("checked by"))
+    checked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("checked at"))
+    note = models.TextField(blank=True, verbose_name=_("note"))
 
     class Meta:
+        verbose_name = _("launch check item")
+        verbose_name_plural = _("launch check items")
         ordering = ["order", "id"]
         constraints = [
             models.UniqueConstraint(fields=["order", "code"], name="launch_item_unique"),
@@ -182,26 +207,33 @@ CHANGE_REQUEST_TRANSITIONS: dict[str, set[str]] = {
 class ChangeRequest(models.Model):
     """A client's request to change an order: described, assessed for impact, then decided."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="change_requests")
-    description = models.TextField()
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="change_requests",
+                              verbose_name=_("order"))
+    description = models.TextField(verbose_name=_("description"))
     status = models.CharField(max_length=10, choices=ChangeRequestStatus.choices,
-                              default=ChangeRequestStatus.OPEN)
+                              default=ChangeRequestStatus.OPEN, verbose_name=_("status"))
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True,
-                                     on_delete=models.SET_NULL, related_name="+")
-    requested_at = models.DateTimeField(auto_now_add=True)
+                                     on_delete=models.SET_NULL, related_name="+",
+                                     verbose_name=_("requested by"))
+    requested_at = models.DateTimeField(auto_now_add=True, verbose_name=_("requested at"))
     impact_days = models.IntegerField(null=True, blank=True,
-                                      help_text="Days the plan moves if approved")
-    new_promised_date = models.DateField(null=True, blank=True)
-    assessment = models.TextField(blank=True)
+                                      help_text=_("Days the plan moves if approved"),
+                                      verbose_name=_("impact days"))
+    new_promised_date = models.DateField(null=True, blank=True, verbose_name=_("new promised date"))
+    assessment = models.TextField(blank=True, verbose_name=_("assessment"))
     assessed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.SET_NULL, related_name="+")
-    assessed_at = models.DateTimeField(null=True, blank=True)
+                                    on_delete=models.SET_NULL, related_name="+",
+                                    verbose_name=_("assessed by"))
+    assessed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("assessed at"))
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_comment = models.TextField(blank=True)
+                                   on_delete=models.SET_NULL, related_name="+",
+                                   verbose_name=_("decided by"))
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
+    decision_comment = models.TextField(blank=True, verbose_name=_("decision comment"))
 
     class Meta:
+        verbose_name = _("change request")
+        verbose_name_plural = _("change requests")
         ordering = ["order", "requested_at", "id"]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from etabli.clients.models import Client
 from etabli.core import audit
@@ -49,14 +50,15 @@ MAX_LINES = 50
 
 def _require_order_role(actor) -> None:
     if not actor.takes_orders:
-        raise PermissionDenied("Only sales, production managers and administrators manage orders.")
+        raise PermissionDenied(
+            _("Only sales, production managers and administrators manage orders."))
 
 
 def _lock_order(actor, order_id: int) -> Order:
     order = (Order.objects.visible_to(actor).select_for_update(of=("self",))
              .filter(pk=order_id).first())
     if order is None:
-        raise NotFound(f"No order with id {order_id}.")
+        raise NotFound(_("No order with id %(id)s.") % {"id": order_id})
     return order
 
 
@@ -65,8 +67,9 @@ def _lock_draft(actor, order_id: int) -> Order:
     order = _lock_order(actor, order_id)
     if order.status != OrderStatus.DRAFT:
         raise TransitionNotAllowed(
-            f"Order {order.reference} is {OrderStatus(order.status).label.lower()}: "
-            "its lines and sheet can no longer change; use a change request.",
+            _("Order %(ref)s is %(status)s: its lines and sheet can no longer change; "
+              "use a change request.")
+            % {"ref": order.reference, "status": OrderStatus(order.status).label.lower()},
             details={"status": order.status})
     return order
 
@@ -74,8 +77,9 @@ def _lock_draft(actor, order_id: int) -> Order:
 def _text(value: Any, field: str, limit: int) -> str:
     value = "" if value is None else str(value).strip()
     if len(value) > limit:
-        raise ValidationFailed(f"{field} is too long (at most {limit} characters).",
-                               details={"field": field})
+        raise ValidationFailed(
+            _("%(field)s is too long (at most %(limit)s characters).")
+            % {"field": field, "limit": limit}, details={"field": field})
     return value
 
 
@@ -83,16 +87,16 @@ def _clean_line(data: dict) -> dict:
     out: dict[str, Any] = {}
     out["description"] = _text(data.get("description"), "description", 240)
     if not out["description"]:
-        raise ValidationFailed("Describe the piece (e.g. 'Solitaire ring, 1 ct').",
+        raise ValidationFailed(_("Describe the piece (e.g. 'Solitaire ring, 1 ct')."),
                                details={"field": "description"})
     out["model_reference"] = _text(data.get("model_reference"), "model_reference", 60)
     out["is_custom_design"] = bool(data.get("is_custom_design", False))
     if not out["model_reference"] and not out["is_custom_design"]:
-        raise ValidationFailed("Give a catalogue model reference or mark the line as a custom "
-                               "design.", details={"field": "model_reference"})
+        raise ValidationFailed(_("Give a catalogue model reference or mark the line as a "
+                                 "custom design."), details={"field": "model_reference"})
     quantity = data.get("quantity", 1)
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 500:
-        raise ValidationFailed("Quantity is a whole number between 1 and 500.",
+        raise ValidationFailed(_("Quantity is a whole number between 1 and 500."),
                                details={"field": "quantity"})
     out["quantity"] = quantity
     for name, limit in (("size", 30), ("stones", 4000), ("customisations", 4000),
@@ -104,19 +108,20 @@ def _clean_line(data: dict) -> dict:
         out["alloy"] = Alloy.objects.filter(code=alloy_code).first()
         if out["alloy"] is None:
             codes = ", ".join(Alloy.objects.values_list("code", flat=True))
-            raise ValidationFailed(f"Unknown alloy '{alloy_code}'. Known alloys: {codes}.",
-                                   details={"field": "alloy"})
+            raise ValidationFailed(
+                _("Unknown alloy '%(alloy)s'. Known alloys: %(codes)s.")
+                % {"alloy": alloy_code, "codes": codes}, details={"field": "alloy"})
     price = data.get("target_price")
     out["target_price"] = None
     if price not in (None, ""):
         try:
             out["target_price"] = Decimal(str(price)).quantize(Decimal("0.01"))
         except (InvalidOperation, ValueError) as exc:
-            raise ValidationFailed(f"'{price}' is not an amount.",
+            raise ValidationFailed(_("'%(price)s' is not an amount.") % {"price": price},
                                    details={"field": "target_price"}) from exc
         if not out["target_price"].is_finite() or out["target_price"] < 0 \
                 or out["target_price"] >= Decimal("10000000000"):
-            raise ValidationFailed("The target price must be a positive amount.",
+            raise ValidationFailed(_("The target price must be a positive amount."),
                                    details={"field": "target_price"})
     return out
 
@@ -125,17 +130,18 @@ def _check_promised_date(value) -> None:
     if value is None:
         return
     if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-        raise ValidationFailed("The promised date is a date (YYYY-MM-DD).",
+        raise ValidationFailed(_("The promised date is a date (YYYY-MM-DD)."),
                                details={"field": "promised_date"})
     if value < timezone.localdate():
-        raise ValidationFailed(f"The promised date {value:%Y-%m-%d} is in the past.",
+        raise ValidationFailed(_("The promised date %(date)s is in the past.")
+                               % {"date": f"{value:%Y-%m-%d}"},
                                details={"field": "promised_date"})
 
 
 def _default_template() -> RouteTemplate:
     template = RouteTemplate.objects.filter(is_default=True).first()
     if template is None:
-        raise ValidationFailed("No default route template is set up; choose one.",
+        raise ValidationFailed(_("No default route template is set up; choose one."),
                                details={"field": "route_template"})
     return template
 
@@ -145,7 +151,8 @@ def _template(code: str | None) -> RouteTemplate:
         return _default_template()
     template = RouteTemplate.objects.filter(code=code).first()
     if template is None:
-        raise NotFound(f"No route template '{code}'.", details={"field": "route_template"})
+        raise NotFound(_("No route template '%(code)s'.") % {"code": code},
+                       details={"field": "route_template"})
     return template
 
 
@@ -157,28 +164,31 @@ def order_create(*, actor, client_id: int, lines: list[dict] | None = None,
     _require_order_role(actor)
     client = Client.objects.visible_to(actor).filter(pk=client_id).first()
     if client is None:
-        raise NotFound(f"No client with id {client_id}.", details={"field": "client_id"})
+        raise NotFound(_("No client with id %(id)s.") % {"id": client_id},
+                       details={"field": "client_id"})
     lines = lines or []
     if len(lines) > MAX_LINES:
-        raise ValidationFailed(f"At most {MAX_LINES} lines per order.",
+        raise ValidationFailed(_("At most %(n)s lines per order.") % {"n": MAX_LINES},
                                details={"field": "lines"})
     cleaned = []
     for i, line in enumerate(lines, start=1):
         try:
             cleaned.append(_clean_line(line))
         except ValidationFailed as exc:
-            raise ValidationFailed(f"Line {i}: {exc.message}",
+            raise ValidationFailed(_("Line %(n)s: %(problem)s") % {"n": i,
+                                                                  "problem": exc.message},
                                    details=exc.details | {"line": i}) from exc
     _check_promised_date(promised_date)
     currency = (currency or settings.ETABLI_DEFAULT_CURRENCY).upper()
     if len(currency) != 3 or not currency.isalpha():
-        raise ValidationFailed("Currency is a three-letter ISO code such as EUR.",
+        raise ValidationFailed(_("Currency is a three-letter ISO code such as EUR."),
                                details={"field": "currency"})
     from etabli.clients.models import Channel
 
     channel = channel or client.channel
     if channel not in Channel.values:
-        raise ValidationFailed(f"Unknown channel '{channel}'.", details={"field": "channel"})
+        raise ValidationFailed(_("Unknown channel '%(channel)s'.") % {"channel": channel},
+                               details={"field": "channel"})
     template = _template(route_template)
     order = Order.objects.create(
         reference=yearly_reference("ORD"), client=client,
@@ -214,7 +224,8 @@ def order_update(*, actor, order_id: int, **changes) -> Order:
                 order.route_template = template
                 order_route_copy(order=order, template=template)
         else:
-            raise ValidationFailed(f"'{field}' cannot be changed here.", details={"field": field})
+            raise ValidationFailed(_("'%(field)s' cannot be changed here.") % {"field": field},
+                                   details={"field": field})
     order.save()
     audit.record(actor=actor, action="order.update", obj=order, before=before,
                  after=audit.snapshot(order, ORDER_FIELDS), order_id=order.pk)
@@ -225,7 +236,7 @@ def order_update(*, actor, order_id: int, **changes) -> Order:
 def order_line_add(*, actor, order_id: int, **data) -> OrderLine:
     order = _lock_draft(actor, order_id)
     if order.lines.count() >= MAX_LINES:
-        raise ValidationFailed(f"At most {MAX_LINES} lines per order.")
+        raise ValidationFailed(_("At most %(n)s lines per order.") % {"n": MAX_LINES})
     cleaned = _clean_line(data)
     position = (order.lines.order_by("-position").values_list("position", flat=True).first()
                 or 0) + 1
@@ -240,7 +251,8 @@ def order_line_update(*, actor, order_id: int, line_id: int, **data) -> OrderLin
     order = _lock_draft(actor, order_id)
     line = order.lines.filter(pk=line_id).first()
     if line is None:
-        raise NotFound(f"Line {line_id} is not part of order {order.reference}.")
+        raise NotFound(_("Line %(line)s is not part of order %(ref)s.")
+                       % {"line": line_id, "ref": order.reference})
     before = audit.snapshot(line, LINE_FIELDS)
     current = {f: getattr(line, f) for f in LINE_FIELDS if f != "position"}
     current["alloy"] = line.alloy.code if line.alloy else None
@@ -258,7 +270,8 @@ def order_line_remove(*, actor, order_id: int, line_id: int) -> None:
     order = _lock_draft(actor, order_id)
     line = order.lines.filter(pk=line_id).first()
     if line is None:
-        raise NotFound(f"Line {line_id} is not part of order {order.reference}.")
+        raise NotFound(_("Line %(line)s is not part of order %(ref)s.")
+                       % {"line": line_id, "ref": order.reference})
     before = audit.snapshot(line, LINE_FIELDS)
     audit.record(actor=actor, action="order_line.remove", obj=line, before=before,
                  order_id=order.pk)
@@ -272,7 +285,7 @@ def launch_item_set(*, actor, order_id: int, code: str, checked: bool = True,
     order = _lock_draft(actor, order_id)
     item = order.checklist.filter(code=code).first()
     if item is None:
-        raise NotFound(f"'{code}' is not an item of the launch checklist.",
+        raise NotFound(_("'%(code)s' is not an item of the launch checklist.") % {"code": code},
                        details={"field": "code"})
     before = audit.snapshot(item, ["checked", "checked_by", "checked_at", "note"])
     item.checked = bool(checked)
@@ -297,20 +310,23 @@ def launch_blockers(order: Order) -> list[dict]:
     missing: list[dict] = []
     if order.status != OrderStatus.DRAFT:
         missing.append({"code": "not_draft",
-                        "message": f"The order is {OrderStatus(order.status).label.lower()}."})
+                        "message": _("The order is %(status)s.")
+                        % {"status": OrderStatus(order.status).label.lower()}})
     if not order.lines.exists():
-        missing.append({"code": "no_lines", "message": "The order has no lines."})
+        missing.append({"code": "no_lines", "message": _("The order has no lines.")})
     for line in order.lines.filter(alloy__isnull=True):
         missing.append({"code": "line_without_alloy",
-                        "message": f"Line {line.position} has no alloy."})
+                        "message": _("Line %(n)s has no alloy.") % {"n": line.position}})
     if order.promised_date is None:
-        missing.append({"code": "no_promised_date", "message": "No promised date."})
+        missing.append({"code": "no_promised_date", "message": _("No promised date.")})
     for item in order.checklist.filter(checked=False):
         missing.append({"code": f"unchecked:{item.code}",
-                        "message": f"{item.get_section_display()}: '{item.label}' is not checked."})
+                        "message": _("%(section)s: '%(item)s' is not checked.")
+                        % {"section": item.get_section_display(), "item": item.label}})
     for rs in order.route.filter(skipped=False, workshop__isnull=True):
         missing.append({"code": "step_without_workshop",
-                        "message": f"No workshop chosen for {StepKind(rs.step).label}."})
+                        "message": _("No workshop chosen for %(step)s.")
+                        % {"step": StepKind(rs.step).label}})
     return missing
 
 
@@ -324,22 +340,24 @@ def order_launch(*, actor, order_id: int, override_reason: str = "") -> Order:
     order = _lock_order(actor, order_id)
     _require_order_role(actor)
     if order.status == OrderStatus.LAUNCHED:
-        raise Conflict(f"Order {order.reference} is already launched.",
+        raise Conflict(_("Order %(ref)s is already launched.") % {"ref": order.reference},
                        details={"status": order.status})
     blockers = launch_blockers(order)
     if blockers:
         raise TransitionNotAllowed(
-            f"Order {order.reference} cannot be launched yet: "
-            + "; ".join(b["message"] for b in blockers),
+            _("Order %(ref)s cannot be launched yet: %(missing)s")
+            % {"ref": order.reference, "missing": "; ".join(b["message"] for b in blockers)},
             code="launch_blocked", details={"missing": blockers})
     check = order_deadline_check(order)
     override_reason = _text(override_reason, "override_reason", 2000)
     if not check.ok and not override_reason:
         raise TransitionNotAllowed(
-            f"The promised date {order.promised_date:%Y-%m-%d} is too early: the route takes "
-            f"{check.route_days} days plus a {check.buffer_days}-day safety buffer, so the "
-            f"earliest realistic date is {check.earliest_promise:%Y-%m-%d}. Move the date or "
-            "give a reason to override.",
+            _("The promised date %(date)s is too early: the route takes %(route_days)s days "
+              "plus a %(buffer_days)s-day safety buffer, so the earliest realistic date is "
+              "%(earliest)s. Move the date or give a reason to override.")
+            % {"date": f"{order.promised_date:%Y-%m-%d}", "route_days": check.route_days,
+               "buffer_days": check.buffer_days,
+               "earliest": f"{check.earliest_promise:%Y-%m-%d}"},
             code="deadline_unrealistic", details=check.as_dict())
     before = audit.snapshot(order, ORDER_FIELDS)
     at = timezone.now()
@@ -364,7 +382,8 @@ def order_cancel(*, actor, order_id: int, reason: str) -> Order:
     order = _lock_draft(actor, order_id)
     reason = _text(reason, "reason", 2000)
     if not reason:
-        raise ValidationFailed("Say why the order is cancelled.", details={"field": "reason"})
+        raise ValidationFailed(_("Say why the order is cancelled."),
+                               details={"field": "reason"})
     before = audit.snapshot(order, ORDER_FIELDS)
     order.status = OrderStatus.CANCELLED
     order.notes = (order.notes + f"\nCancelled: {reason}").strip()
@@ -404,15 +423,17 @@ def change_request_create(*, actor, order_id: int, description: str) -> ChangeRe
     from etabli.accounts.models import Role
 
     if not (actor.takes_orders or actor.role == Role.CLIENT):
-        raise PermissionDenied("Only sales, production managers, administrators and the "
-                               "client can ask for a change.")
+        raise PermissionDenied(_("Only sales, production managers, administrators and the "
+                                 "client can ask for a change."))
     order = _lock_order(actor, order_id)
     if order.status in (OrderStatus.DELIVERED, OrderStatus.CANCELLED):
         raise TransitionNotAllowed(
-            f"Order {order.reference} is {OrderStatus(order.status).label.lower()}.")
+            _("Order %(ref)s is %(status)s.")
+            % {"ref": order.reference, "status": OrderStatus(order.status).label.lower()})
     description = _text(description, "description", 8000)
     if not description:
-        raise ValidationFailed("Describe the change asked for.", details={"field": "description"})
+        raise ValidationFailed(_("Describe the change asked for."),
+                               details={"field": "description"})
     cr = ChangeRequest.objects.create(order=order, description=description, requested_by=actor)
     audit.record(actor=actor, action="change_request.create", obj=cr,
                  after={"description": description}, order_id=order.pk)
@@ -423,21 +444,24 @@ def _lock_cr(actor, cr_id: int) -> ChangeRequest:
     cr = (ChangeRequest.objects.select_for_update(of=("self",)).select_related("order")
           .filter(pk=cr_id, order__in=Order.objects.visible_to(actor)).first())
     if cr is None:
-        raise NotFound(f"No change request with id {cr_id}.")
+        raise NotFound(_("No change request with id %(id)s.") % {"id": cr_id})
     return cr
 
 
 def _require_order_open(cr: ChangeRequest) -> None:
     if cr.order.status in (OrderStatus.DELIVERED, OrderStatus.CANCELLED):
         raise TransitionNotAllowed(
-            f"Order {cr.order.reference} is {OrderStatus(cr.order.status).label.lower()}: "
-            "the change can only be rejected.", details={"order_status": cr.order.status})
+            _("Order %(ref)s is %(status)s: the change can only be rejected.")
+            % {"ref": cr.order.reference,
+               "status": OrderStatus(cr.order.status).label.lower()},
+            details={"order_status": cr.order.status})
 
 
 def _cr_move(cr: ChangeRequest, to: str) -> None:
     if to not in CHANGE_REQUEST_TRANSITIONS[cr.status]:
         raise TransitionNotAllowed(
-            f"This change request is {ChangeRequestStatus(cr.status).label.lower()}.",
+            _("This change request is %(status)s.")
+            % {"status": ChangeRequestStatus(cr.status).label.lower()},
             details={"status": cr.status})
     cr.status = to
 
@@ -450,7 +474,7 @@ def change_request_assess(*, actor, cr_id: int, impact_days: int,
     cr = _lock_cr(actor, cr_id)
     if isinstance(impact_days, bool) or not isinstance(impact_days, int) \
             or not -365 <= impact_days <= 365:
-        raise ValidationFailed("Impact is a number of days between -365 and 365.",
+        raise ValidationFailed(_("Impact is a number of days between -365 and 365."),
                                details={"field": "impact_days"})
     before = audit.snapshot(cr, CR_FIELDS)
     _cr_move(cr, ChangeRequestStatus.ASSESSED)
@@ -470,12 +494,13 @@ def change_request_decide(*, actor, cr_id: int, approve: bool,
                           comment: str = "") -> ChangeRequest:
     """Approve (the plan and the promise move by the assessed impact) or reject."""
     if not actor.runs_production:
-        raise PermissionDenied("Only a production manager or administrator decides on changes.")
+        raise PermissionDenied(
+            _("Only a production manager or administrator decides on changes."))
     cr = _lock_cr(actor, cr_id)
     before = audit.snapshot(cr, CR_FIELDS)
     if approve:
         if cr.status == ChangeRequestStatus.OPEN:
-            raise TransitionNotAllowed("Assess the impact before approving the change.",
+            raise TransitionNotAllowed(_("Assess the impact before approving the change."),
                                        details={"status": cr.status})
         _cr_move(cr, ChangeRequestStatus.APPROVED)
         _require_order_open(cr)
@@ -515,18 +540,20 @@ def order_confirm_reception(*, actor, order_id: int, note: str = "") -> Order:
     from etabli.accounts.models import Role
 
     if not (actor.takes_orders or actor.role == Role.CLIENT):
-        raise PermissionDenied("Only the client or the house's sales, production managers and "
-                               "administrators confirm reception.")
+        raise PermissionDenied(_("Only the client or the house's sales, production managers "
+                                 "and administrators confirm reception."))
     order = _lock_order(actor, order_id)
     note = _text(note, "note", 4000)
     if order.reception_confirmed_at is not None:
-        raise Conflict(f"Reception of order {order.reference} is already confirmed.",
+        raise Conflict(_("Reception of order %(ref)s is already confirmed.")
+                       % {"ref": order.reference},
                        details={"reception_confirmed_at":
                                 order.reception_confirmed_at.isoformat()})
     if order.status != OrderStatus.DELIVERED:
         raise TransitionNotAllowed(
-            f"Order {order.reference} is {OrderStatus(order.status).label.lower()}: reception "
-            "can be confirmed once every piece has been delivered.",
+            _("Order %(ref)s is %(status)s: reception can be confirmed once every piece has "
+              "been delivered.")
+            % {"ref": order.reference, "status": OrderStatus(order.status).label.lower()},
             details={"status": order.status})
     before = audit.snapshot(order, RECEPTION_FIELDS)
     order.reception_confirmed_at = timezone.now()

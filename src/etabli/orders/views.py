@@ -462,7 +462,8 @@ def _step_route(request, order: Order):
     for rs in route:
         rows.append({
             "rs": rs, "label": StepKind(rs.step).label,
-            "operations": [operation_names.get(op, op) for op in rs.operations],
+            "operations": [_(operation_names[op]) if op in operation_names else op
+                           for op in rs.operations],
             "form": bound.get((rs.pk, "update")) or step_form(rs),
             "skip_form": bound.get((rs.pk, "skip")) or skip_form(rs),
             "skip_open": (rs.pk, "skip") in bound,
@@ -703,6 +704,21 @@ AUDIT_FIELDS = {
     "deadline": gettext_lazy("deadline check"), "step": gettext_lazy("step"),
     "steps": gettext_lazy("steps"), "next_step": gettext_lazy("next step"),
     "slip": gettext_lazy("transfer slip"),
+    # The others keep the English name made from the field; named here to be translated.
+    "reference": gettext_lazy("reference"), "lines": gettext_lazy("lines"),
+    "position": gettext_lazy("position"), "model_reference": gettext_lazy("model reference"),
+    "is_custom_design": gettext_lazy("is custom design"), "stones": gettext_lazy("stones"),
+    "customisations": gettext_lazy("customisations"),
+    "specifications": gettext_lazy("specifications"), "references": gettext_lazy("references"),
+    "operations": gettext_lazy("operations"), "skip_comment": gettext_lazy("skip comment"),
+    "skip_reference": gettext_lazy("skip reference"),
+    "decision_comment": gettext_lazy("decision comment"),
+    "reception_confirmed_at": gettext_lazy("reception confirmed at"),
+    "reception_confirmed_by": gettext_lazy("reception confirmed by"),
+    "reception_note": gettext_lazy("reception note"), "back_to": gettext_lazy("back to"),
+    "redo": gettext_lazy("redo"), "name": gettext_lazy("name"), "kind": gettext_lazy("kind"),
+    "content_type": gettext_lazy("content type"), "visibility": gettext_lazy("visibility"),
+    "currency": gettext_lazy("currency"), "channel": gettext_lazy("channel"),
 }
 # Piece and step statuses share some values; the first label found wins.
 _STATUS_LABELS = (dict(StepStatus.choices) | dict(PieceStatus.choices)
@@ -728,7 +744,10 @@ def _audit_rows(order: Order) -> tuple[list[dict], int]:
     names: dict[type, dict] = {}
     for model, ids in wanted.items():
         if ids:
-            names[model] = {obj.pk: (obj.username if model is User else str(obj))
+            names[model] = {obj.pk: (obj.username if model is User
+                                     # reference data names are shown in the user's language
+                                     else _(str(obj)) if model in (Alloy, RouteTemplate)
+                                     else str(obj))
                             for obj in model.objects.filter(pk__in=ids)}
 
     def show(field: str, value) -> str:

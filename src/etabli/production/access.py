@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from etabli.accounts.models import Role
 from etabli.core.errors import PermissionDenied
 
@@ -26,17 +28,19 @@ def check_can_record(user, piece: Piece, kind: str) -> None:
     allowed = ROLE_EVENTS.get(user.role, set())
     if kind not in allowed:
         raise PermissionDenied(
-            f"Your role ({Role(user.role).label}) cannot record '{E(kind).label}' on a piece.")
+            _("Your role (%(role)s) cannot record '%(event)s' on a piece.")
+            % {"role": Role(user.role).label, "event": E(kind).label})
     if user.role == Role.WORKSHOP:
         ids = user.workshop_ids()
         if kind == E.RECEIVED:
             if piece.transit_to_id not in ids:
-                raise PermissionDenied("This piece is not on its way to your workshop.")
+                raise PermissionDenied(_("This piece is not on its way to your workshop."))
         elif kind != E.NOTE and piece.location_id not in ids:
             raise PermissionDenied(
-                "This piece is not at your workshop yet: receive it before working on it.")
+                _("This piece is not at your workshop yet: receive it before working on it."))
 
 
 def check_can_plan(user) -> None:
     if not user.runs_production:
-        raise PermissionDenied("Only a production manager or administrator can change routes.")
+        raise PermissionDenied(
+            _("Only a production manager or administrator can change routes."))

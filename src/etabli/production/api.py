@@ -5,6 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 from pydantic import field_validator
@@ -310,7 +311,7 @@ class ReorderIn(Schema):
 def _piece_or_404(request, piece_id: int):
     piece = selectors.piece_get(request.auth, piece_id)
     if piece is None:
-        raise NotFound(f"No piece with id {piece_id}.")
+        raise NotFound(_("No piece with id %(id)s.") % {"id": piece_id})
     return piece
 
 
@@ -331,7 +332,7 @@ def list_pieces(request, filters: Query[selectors.PieceFilters]):
 def piece_by_serial(request, serial: str):
     piece = selectors.piece_by_serial(request.auth, serial)
     if piece is None:
-        raise NotFound(f"No piece with serial '{serial}'.")
+        raise NotFound(_("No piece with serial '%(serial)s'.") % {"serial": serial})
     return piece
 
 
@@ -351,7 +352,7 @@ def piece_events(request, piece_id: int):
 def piece_audit_trail(request, piece_id: int):
     piece = _piece_or_404(request, piece_id)
     if not request.auth.is_house_wide:
-        raise NotFound(f"No audit trail for piece {piece_id}.")
+        raise NotFound(_("No audit trail for piece %(id)s.") % {"id": piece_id})
     return piece_audit(piece)
 
 
@@ -519,7 +520,7 @@ def list_transfers(request, filters: Query[selectors.TransferFilters]):
 def get_transfer(request, transfer_id: int):
     transfer = selectors.transfer_get(request.auth, transfer_id)
     if transfer is None:
-        raise NotFound(f"No transfer slip with id {transfer_id}.")
+        raise NotFound(_("No transfer slip with id %(id)s.") % {"id": transfer_id})
     return transfer
 
 

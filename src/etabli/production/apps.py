@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ProductionConfig(AppConfig):
     name = "etabli.production"
     label = "production"
-    verbose_name = "Production"
+    verbose_name = _("Production")

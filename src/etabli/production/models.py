@@ -9,12 +9,14 @@ from etabli.workshops.models import StepKind
 
 
 class RouteTemplate(models.Model):
-    code = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=120)
-    description = models.TextField(blank=True)
-    is_default = models.BooleanField(default=False)
+    code = models.SlugField(max_length=40, unique=True, verbose_name=_("code"))
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    description = models.TextField(blank=True, verbose_name=_("description"))
+    is_default = models.BooleanField(default=False, verbose_name=_("is default"))
 
     class Meta:
+        verbose_name = _("route template")
+        verbose_name_plural = _("route templates")
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True),
@@ -28,13 +30,15 @@ class RouteTemplate(models.Model):
 class RouteStepBase(models.Model):
     """What a route step says: which step, its operations, where, and how long it should take."""
 
-    position = models.PositiveSmallIntegerField()
-    step = models.CharField(max_length=20, choices=StepKind.choices)
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"))
+    step = models.CharField(max_length=20, choices=StepKind.choices, verbose_name=_("step"))
     operations = models.JSONField(default=list, blank=True,
-                                  help_text="Operation codes done in this step, in order")
-    planned_days = models.PositiveSmallIntegerField(default=1)
+                                  help_text=_("Operation codes done in this step, in order"),
+                                  verbose_name=_("operations"))
+    planned_days = models.PositiveSmallIntegerField(default=1, verbose_name=_("planned days"))
     workshop = models.ForeignKey("workshops.Workshop", null=True, blank=True,
-                                 on_delete=models.PROTECT, related_name="+")
+                                 on_delete=models.PROTECT, related_name="+",
+                                 verbose_name=_("workshop"))
 
     class Meta:
         abstract = True
@@ -42,9 +46,12 @@ class RouteStepBase(models.Model):
 
 
 class RouteTemplateStep(RouteStepBase):
-    template = models.ForeignKey(RouteTemplate, on_delete=models.CASCADE, related_name="steps")
+    template = models.ForeignKey(RouteTemplate, on_delete=models.CASCADE, related_name="steps",
+                                 verbose_name=_("template"))
 
     class Meta(RouteStepBase.Meta):
+        verbose_name = _("route template step")
+        verbose_name_plural = _("route template steps")
         ordering = ["template", "position"]
 
     def __str__(self) -> str:
@@ -62,14 +69,20 @@ class SkipReason(models.TextChoices):
 class OrderRouteStep(RouteStepBase):
     """The route of one order, copied from a template and adjusted before launch."""
 
-    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="route")
-    skipped = models.BooleanField(default=False)
-    skip_reason = models.CharField(max_length=30, blank=True, choices=SkipReason.choices)
-    skip_comment = models.TextField(blank=True)
-    skip_reference = models.CharField(max_length=200, blank=True,
-                                      help_text="Document reference (e.g. client's signed waiver)")
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="route",
+                              verbose_name=_("order"))
+    skipped = models.BooleanField(default=False, verbose_name=_("skipped"))
+    skip_reason = models.CharField(max_length=30, blank=True, choices=SkipReason.choices,
+                                   verbose_name=_("skip reason"))
+    skip_comment = models.TextField(blank=True, verbose_name=_("skip comment"))
+    skip_reference = models.CharField(
+        max_length=200, blank=True,
+        help_text=_("Document reference (e.g. client's signed waiver)"),
+        verbose_name=_("skip reference"))
 
     class Meta(RouteStepBase.Meta):
+        verbose_name = _("order route step")
+        verbose_name_plural = _("order route steps")
         ordering = ["order", "position"]
 
     def __str__(self) -> str:
@@ -140,33 +153,42 @@ class Piece(models.Model):
     the event, and `derive_piece_state` recomputes them from the events to prove it.
     """
 
-    serial = models.CharField(max_length=30, unique=True)
-    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="pieces")
-    line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="pieces")
-    unit_no = models.PositiveIntegerField()
+    serial = models.CharField(max_length=30, unique=True, verbose_name=_("serial"))
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="pieces",
+                              verbose_name=_("order"))
+    line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="pieces",
+                             verbose_name=_("line"))
+    unit_no = models.PositiveIntegerField(verbose_name=_("unit no"))
     status = models.CharField(max_length=12, choices=PieceStatus.choices,
-                              default=PieceStatus.READY)
+                              default=PieceStatus.READY, verbose_name=_("status"))
     current_run = models.ForeignKey("StepRun", null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
-    current_step = models.CharField(max_length=20, choices=StepKind.choices, blank=True)
+                                    related_name="+", verbose_name=_("current run"))
+    current_step = models.CharField(max_length=20, choices=StepKind.choices, blank=True,
+                                    verbose_name=_("current step"))
     current_workshop = models.ForeignKey("workshops.Workshop", null=True, blank=True,
-                                         on_delete=models.PROTECT, related_name="+")
-    current_due = models.DateField(null=True, blank=True)
+                                         on_delete=models.PROTECT, related_name="+",
+                                         verbose_name=_("current workshop"))
+    current_due = models.DateField(null=True, blank=True, verbose_name=_("current due"))
     location = models.ForeignKey("workshops.Workshop", null=True, blank=True,
                                  on_delete=models.PROTECT, related_name="pieces_here",
-                                 help_text="Where the piece physically is (empty while travelling)")
+                                 help_text=_("Where the piece physically is "
+                                             "(empty while travelling)"),
+                                 verbose_name=_("location"))
     transit_to = models.ForeignKey("workshops.Workshop", null=True, blank=True,
-                                   on_delete=models.PROTECT, related_name="pieces_incoming")
-    rework_count = models.PositiveSmallIntegerField(default=0)
+                                   on_delete=models.PROTECT, related_name="pieces_incoming",
+                                   verbose_name=_("transit to"))
+    rework_count = models.PositiveSmallIntegerField(default=0, verbose_name=_("rework count"))
     theoretical_weight_g = models.DecimalField(max_digits=10, decimal_places=3, null=True,
-                                               blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_event_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+                                               blank=True, verbose_name=_("theoretical weight g"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    last_event_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last event at"))
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
 
     objects = PieceQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("piece")
+        verbose_name_plural = _("pieces")
         ordering = ["serial"]
         indexes = [
             models.Index(fields=["status", "current_step"]),
@@ -195,28 +217,34 @@ class Piece(models.Model):
 class StepRun(models.Model):
     """One step of one piece's route: where, when planned, what actually happened."""
 
-    piece = models.ForeignKey(Piece, on_delete=models.CASCADE, related_name="runs")
-    position = models.PositiveSmallIntegerField()
-    step = models.CharField(max_length=20, choices=StepKind.choices)
-    operations = models.JSONField(default=list, blank=True)
+    piece = models.ForeignKey(Piece, on_delete=models.CASCADE, related_name="runs",
+                              verbose_name=_("piece"))
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"))
+    step = models.CharField(max_length=20, choices=StepKind.choices, verbose_name=_("step"))
+    operations = models.JSONField(default=list, blank=True, verbose_name=_("operations"))
     workshop = models.ForeignKey("workshops.Workshop", on_delete=models.PROTECT,
-                                 related_name="step_runs")
+                                 related_name="step_runs", verbose_name=_("workshop"))
     status = models.CharField(max_length=12, choices=StepStatus.choices,
-                              default=StepStatus.PENDING)
+                              default=StepStatus.PENDING, verbose_name=_("status"))
     held_from = models.CharField(max_length=12, blank=True,
-                                 help_text="Status to return to when released")
-    attempt = models.PositiveSmallIntegerField(default=1)
-    reworked = models.BooleanField(default=False, help_text="Ended by sending the piece back")
-    planned_days = models.PositiveSmallIntegerField(default=1)
-    planned_start = models.DateField(null=True, blank=True)
-    planned_due = models.DateField(null=True, blank=True)
-    actual_start = models.DateTimeField(null=True, blank=True)
-    actual_finish = models.DateTimeField(null=True, blank=True)
-    skip_reason = models.CharField(max_length=30, blank=True, choices=SkipReason.choices)
-    skip_comment = models.TextField(blank=True)
-    skip_reference = models.CharField(max_length=200, blank=True)
+                                 help_text=_("Status to return to when released"),
+                                 verbose_name=_("held from"))
+    attempt = models.PositiveSmallIntegerField(default=1, verbose_name=_("attempt"))
+    reworked = models.BooleanField(default=False, help_text=_("Ended by sending the piece back"),
+                                   verbose_name=_("reworked"))
+    planned_days = models.PositiveSmallIntegerField(default=1, verbose_name=_("planned days"))
+    planned_start = models.DateField(null=True, blank=True, verbose_name=_("planned start"))
+    planned_due = models.DateField(null=True, blank=True, verbose_name=_("planned due"))
+    actual_start = models.DateTimeField(null=True, blank=True, verbose_name=_("actual start"))
+    actual_finish = models.DateTimeField(null=True, blank=True, verbose_name=_("actual finish"))
+    skip_reason = models.CharField(max_length=30, blank=True, choices=SkipReason.choices,
+                                   verbose_name=_("skip reason"))
+    skip_comment = models.TextField(blank=True, verbose_name=_("skip comment"))
+    skip_reference = models.CharField(max_length=200, blank=True, verbose_name=_("skip reference"))
 
     class Meta:
+        verbose_name = _("step run")
+        verbose_name_plural = _("step runs")
         ordering = ["piece", "position"]
         indexes = [models.Index(fields=["workshop", "status"]),
                    models.Index(fields=["piece", "position"])]
@@ -259,27 +287,33 @@ class TrackingEventQuerySet(models.QuerySet):
 class TrackingEvent(models.Model):
     """An append-only fact about a piece. Never updated, never deleted."""
 
-    piece = models.ForeignKey(Piece, on_delete=models.PROTECT, related_name="events")
-    step_run = models.ForeignKey(StepRun, on_delete=models.PROTECT, related_name="events")
-    kind = models.CharField(max_length=10, choices=EventKind.choices)
+    piece = models.ForeignKey(Piece, on_delete=models.PROTECT, related_name="events",
+                              verbose_name=_("piece"))
+    step_run = models.ForeignKey(StepRun, on_delete=models.PROTECT, related_name="events",
+                                 verbose_name=_("step run"))
+    kind = models.CharField(max_length=10, choices=EventKind.choices, verbose_name=_("kind"))
     workshop = models.ForeignKey("workshops.Workshop", null=True, blank=True,
                                  on_delete=models.PROTECT, related_name="+",
-                                 help_text="Where it happened")
+                                 help_text=_("Where it happened"), verbose_name=_("workshop"))
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT,
-                              related_name="+")
-    occurred_at = models.DateTimeField(db_index=True)
-    weight_g = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
-    comment = models.TextField(blank=True)
-    reason = models.CharField(max_length=30, blank=True)
+                              related_name="+", verbose_name=_("actor"))
+    occurred_at = models.DateTimeField(db_index=True, verbose_name=_("occurred at"))
+    weight_g = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True,
+                                   verbose_name=_("weight g"))
+    comment = models.TextField(blank=True, verbose_name=_("comment"))
+    reason = models.CharField(max_length=30, blank=True, verbose_name=_("reason"))
     transfer = models.ForeignKey("Transfer", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="events")
+                                 related_name="events", verbose_name=_("transfer"))
     client_event_id = models.CharField(max_length=64, null=True, blank=True,
-                                       help_text="Caller's id, so a repeated scan counts once")
-    data = models.JSONField(default=dict, blank=True)
+                                       help_text=_("Caller's id, so a repeated scan counts once"),
+                                       verbose_name=_("client event id"))
+    data = models.JSONField(default=dict, blank=True, verbose_name=_("data"))
 
     objects = TrackingEventQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("tracking event")
+        verbose_name_plural = _("tracking events")
         ordering = ["piece", "id"]
         indexes = [models.Index(fields=["piece", "id"])]
         constraints = [
@@ -327,24 +361,27 @@ class TransferQuerySet(models.QuerySet):
 class Transfer(models.Model):
     """A transfer slip: pieces moving from one location to another, sent then received."""
 
-    slip_number = models.CharField(max_length=30, unique=True)
+    slip_number = models.CharField(max_length=30, unique=True, verbose_name=_("slip number"))
     from_workshop = models.ForeignKey("workshops.Workshop", on_delete=models.PROTECT,
-                                      related_name="transfers_out")
+                                      related_name="transfers_out", verbose_name=_("from workshop"))
     to_workshop = models.ForeignKey("workshops.Workshop", on_delete=models.PROTECT,
-                                    related_name="transfers_in")
+                                    related_name="transfers_in", verbose_name=_("to workshop"))
     status = models.CharField(max_length=10, choices=TransferStatus.choices,
-                              default=TransferStatus.SENT, db_index=True)
+                              default=TransferStatus.SENT, db_index=True, verbose_name=_("status"))
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT,
-                                related_name="+")
-    sent_at = models.DateTimeField()
-    received_at = models.DateTimeField(null=True, blank=True)
-    comment = models.TextField(blank=True)
+                                related_name="+", verbose_name=_("sent by"))
+    sent_at = models.DateTimeField(verbose_name=_("sent at"))
+    received_at = models.DateTimeField(null=True, blank=True, verbose_name=_("received at"))
+    comment = models.TextField(blank=True, verbose_name=_("comment"))
     client_ref = models.CharField(max_length=64, null=True, blank=True, unique=True,
-                                  help_text="Caller's id, so a repeated submission counts once")
+                                  help_text=_("Caller's id, so a repeated submission counts once"),
+                                  verbose_name=_("client ref"))
 
     objects = TransferQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("transfer")
+        verbose_name_plural = _("transfers")
         ordering = ["-sent_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=~Q(from_workshop=models.F("to_workshop")),
@@ -357,19 +394,27 @@ class Transfer(models.Model):
 
 
 class TransferLine(models.Model):
-    transfer = models.ForeignKey(Transfer, on_delete=models.CASCADE, related_name="lines")
-    piece = models.ForeignKey(Piece, on_delete=models.PROTECT, related_name="transfer_lines")
-    step_run = models.ForeignKey(StepRun, on_delete=models.PROTECT, related_name="+")
-    weight_sent_g = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    transfer = models.ForeignKey(Transfer, on_delete=models.CASCADE, related_name="lines",
+                                 verbose_name=_("transfer"))
+    piece = models.ForeignKey(Piece, on_delete=models.PROTECT, related_name="transfer_lines",
+                              verbose_name=_("piece"))
+    step_run = models.ForeignKey(StepRun, on_delete=models.PROTECT, related_name="+",
+                                 verbose_name=_("step run"))
+    weight_sent_g = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True,
+                                        verbose_name=_("weight sent g"))
     weight_received_g = models.DecimalField(max_digits=10, decimal_places=3, null=True,
-                                            blank=True)
+                                            blank=True, verbose_name=_("weight received g"))
     weight_flagged = models.BooleanField(default=False,
-                                         help_text="Received weight differs beyond tolerance")
+                                         help_text=_("Received weight differs beyond tolerance"),
+                                         verbose_name=_("weight flagged"))
     received_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="+")
-    received_at = models.DateTimeField(null=True, blank=True)
+                                    on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("received by"))
+    received_at = models.DateTimeField(null=True, blank=True, verbose_name=_("received at"))
 
     class Meta:
+        verbose_name = _("transfer line")
+        verbose_name_plural = _("transfer lines")
         ordering = ["transfer", "id"]
         constraints = [
             models.UniqueConstraint(fields=["transfer", "piece"], name="transfer_line_unique"),

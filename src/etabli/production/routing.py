@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from etabli.core import audit
 from etabli.core.errors import (
@@ -21,32 +22,35 @@ from .services import _clean_operations, validate_skip, validate_workshop_for_st
 
 def _clean_steps(steps: list[dict]) -> list[dict]:
     if not steps:
-        raise ValidationFailed("A route needs steps.", details={"field": "steps"})
+        raise ValidationFailed(_("A route needs steps."), details={"field": "steps"})
     cleaned = []
     for i, raw in enumerate(steps, start=1):
         step = raw.get("step")
         if step not in StepKind.values:
-            raise ValidationFailed(f"Step {i}: unknown step '{step}'.",
+            raise ValidationFailed(_("Step %(n)s: unknown step '%(step)s'.")
+                                   % {"n": i, "step": step},
                                    details={"field": f"steps.{i}.step"})
         days = raw.get("planned_days", 1)
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 120:
-            raise ValidationFailed(f"Step {i}: planned days are between 1 and 120.",
+            raise ValidationFailed(_("Step %(n)s: planned days are between 1 and 120.")
+                                   % {"n": i},
                                    details={"field": f"steps.{i}.planned_days"})
         workshop = None
         if raw.get("workshop"):
             workshop = Workshop.objects.filter(code=raw["workshop"]).first()
             if workshop is None:
-                raise NotFound(f"Step {i}: no workshop '{raw['workshop']}'.",
+                raise NotFound(_("Step %(n)s: no workshop '%(workshop)s'.")
+                               % {"n": i, "workshop": raw["workshop"]},
                                details={"field": f"steps.{i}.workshop"})
             validate_workshop_for_step(workshop, step)
         cleaned.append({"step": step, "planned_days": days, "workshop": workshop,
                         "operations": _clean_operations(step, raw.get("operations"))})
     kinds = [s["step"] for s in cleaned]
     if kinds[0] != StepKind.ORDER_RECEIPT or kinds[-1] != StepKind.DELIVERY:
-        raise ValidationFailed("A route starts with order receipt and ends with delivery.",
+        raise ValidationFailed(_("A route starts with order receipt and ends with delivery."),
                                details={"field": "steps"})
     if kinds.count(StepKind.ORDER_RECEIPT) != 1 or kinds.count(StepKind.DELIVERY) != 1:
-        raise ValidationFailed("A route has one order receipt and one delivery.",
+        raise ValidationFailed(_("A route has one order receipt and one delivery."),
                                details={"field": "steps"})
     return cleaned
 
@@ -58,9 +62,10 @@ def route_template_create(*, actor, code: str, name: str, steps: list[dict],
         check_can_plan(actor)
     code = (code or "").strip().lower()
     if not code or not (name or "").strip():
-        raise ValidationFailed("A route template needs a code and a name.")
+        raise ValidationFailed(_("A route template needs a code and a name."))
     if RouteTemplate.objects.filter(code=code).exists():
-        raise Conflict(f"A route template '{code}' already exists.", details={"field": "code"})
+        raise Conflict(_("A route template '%(code)s' already exists.") % {"code": code},
+                       details={"field": "code"})
     cleaned = _clean_steps(steps)
     if is_default:
         RouteTemplate.objects.filter(is_default=True).update(is_default=False)
@@ -90,13 +95,13 @@ def _lock_draft(actor, order_id: int):
     order = Order.objects.visible_to(actor).select_for_update(of=("self",)).filter(
         pk=order_id).first()
     if order is None:
-        raise NotFound(f"No order with id {order_id}.")
+        raise NotFound(_("No order with id %(id)s.") % {"id": order_id})
     if not actor.takes_orders:
-        raise PermissionDenied("Only sales, production managers and administrators change "
-                               "an order's route.")
+        raise PermissionDenied(_("Only sales, production managers and administrators change "
+                                 "an order's route."))
     if order.status != OrderStatus.DRAFT:
         raise TransitionNotAllowed(
-            "The order is launched: change each piece's route instead.",
+            _("The order is launched: change each piece's route instead."),
             details={"status": order.status})
     return order
 
@@ -104,7 +109,7 @@ def _lock_draft(actor, order_id: int):
 def _route_step(order, step_id: int) -> OrderRouteStep:
     rs = order.route.filter(pk=step_id).first()
     if rs is None:
-        raise NotFound(f"Step {step_id} is not part of this order's route.")
+        raise NotFound(_("Step %(id)s is not part of this order's route.") % {"id": step_id})
     return rs
 
 
@@ -118,13 +123,13 @@ def order_route_step_update(*, actor, order_id: int, step_id: int,
     if workshop_id is not None:
         workshop = Workshop.objects.filter(pk=workshop_id).first()
         if workshop is None:
-            raise NotFound(f"No workshop with id {workshop_id}.",
+            raise NotFound(_("No workshop with id %(id)s.") % {"id": workshop_id},
                            details={"field": "workshop_id"})
         validate_workshop_for_step(workshop, rs.step)
         rs.workshop = workshop
     if planned_days is not None:
         if not 1 <= planned_days <= 120:
-            raise ValidationFailed("Planned days are between 1 and 120.",
+            raise ValidationFailed(_("Planned days are between 1 and 120."),
                                    details={"field": "planned_days"})
         rs.planned_days = planned_days
     if operations is not None:
@@ -165,19 +170,19 @@ def order_route_step_add(*, actor, order_id: int, step: str, after_step_id: int,
                          operations: list[str] | None = None) -> OrderRouteStep:
     order = _lock_draft(actor, order_id)
     if step not in StepKind.values or step in (StepKind.ORDER_RECEIPT, StepKind.DELIVERY):
-        raise ValidationFailed(f"'{step}' is not a step that can be added.",
+        raise ValidationFailed(_("'%(step)s' is not a step that can be added.") % {"step": step},
                                details={"field": "step"})
     after = _route_step(order, after_step_id)
     if after.step == StepKind.DELIVERY:
-        raise ValidationFailed("Nothing comes after delivery.", details={"field": "after"})
+        raise ValidationFailed(_("Nothing comes after delivery."), details={"field": "after"})
     if not 1 <= planned_days <= 120:
-        raise ValidationFailed("Planned days are between 1 and 120.",
+        raise ValidationFailed(_("Planned days are between 1 and 120."),
                                details={"field": "planned_days"})
     workshop = None
     if workshop_id is not None:
         workshop = Workshop.objects.filter(pk=workshop_id).first()
         if workshop is None:
-            raise NotFound(f"No workshop with id {workshop_id}.",
+            raise NotFound(_("No workshop with id %(id)s.") % {"id": workshop_id},
                            details={"field": "workshop_id"})
         validate_workshop_for_step(workshop, step)
     for other in order.route.filter(position__gt=after.position).order_by("-position"):
@@ -196,12 +201,12 @@ def order_route_reorder(*, actor, order_id: int, step_ids: list[int]) -> list[Or
     order = _lock_draft(actor, order_id)
     steps = list(order.route.order_by("position"))
     if sorted(step_ids) != sorted(s.pk for s in steps) or len(set(step_ids)) != len(step_ids):
-        raise ValidationFailed("List every step of the route, each once, in the new order.",
+        raise ValidationFailed(_("List every step of the route, each once, in the new order."),
                                details={"field": "step_ids"})
     by_id = {s.pk: s for s in steps}
     if by_id[step_ids[0]].step != StepKind.ORDER_RECEIPT or \
             by_id[step_ids[-1]].step != StepKind.DELIVERY:
-        raise ValidationFailed("Order receipt stays first and delivery last.",
+        raise ValidationFailed(_("Order receipt stays first and delivery last."),
                                details={"field": "step_ids"})
     before = [s.step for s in steps]
     for position, sid in enumerate(step_ids, start=1):

@@ -9,6 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from etabli.core import audit
 from etabli.core.errors import Conflict, NotFound, TransitionNotAllowed, ValidationFailed
@@ -49,15 +51,16 @@ def clean_weight(value: Any, field: str = "weight_g") -> Decimal | None:
     try:
         weight = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
-        raise ValidationFailed(f"'{value}' is not a weight in grams.",
+        raise ValidationFailed(_("'%(value)s' is not a weight in grams.") % {"value": value},
                                details={"field": field}) from exc
     if not weight.is_finite() or weight <= 0:
-        raise ValidationFailed("A weight must be more than 0 g.", details={"field": field})
+        raise ValidationFailed(_("A weight must be more than 0 g."), details={"field": field})
     if weight > MAX_WEIGHT_G:
-        raise ValidationFailed(f"{weight} g is not a plausible piece weight (at most 5000 g).",
-                               details={"field": field})
+        raise ValidationFailed(
+            _("%(weight)s g is not a plausible piece weight (at most 5000 g).")
+            % {"weight": weight}, details={"field": field})
     if weight != weight.quantize(Decimal("0.001")):
-        raise ValidationFailed("Weights are recorded to the milligram (3 decimals).",
+        raise ValidationFailed(_("Weights are recorded to the milligram (3 decimals)."),
                                details={"field": field})
     return weight.quantize(Decimal("0.001"))
 
@@ -65,8 +68,9 @@ def clean_weight(value: Any, field: str = "weight_g") -> Decimal | None:
 def _clean_text(value: str | None, field: str, limit: int = 4000) -> str:
     value = (value or "").strip()
     if len(value) > limit:
-        raise ValidationFailed(f"{field} is too long (at most {limit} characters).",
-                               details={"field": field})
+        raise ValidationFailed(
+            _("%(field)s is too long (at most %(limit)s characters).")
+            % {"field": field, "limit": limit}, details={"field": field})
     return value
 
 
@@ -75,7 +79,7 @@ def _clean_event_id(value: str | None) -> str | None:
         return None
     value = str(value).strip()
     if not value or len(value) > 64:
-        raise ValidationFailed("client_event_id must be 1 to 64 characters.",
+        raise ValidationFailed(_("client_event_id must be 1 to 64 characters."),
                                details={"field": "client_event_id"})
     return value
 
@@ -84,7 +88,7 @@ def _lock_visible_piece(actor, piece_id: int) -> Piece:
     piece = (Piece.objects.visible_to(actor).select_for_update(of=("self",))
              .filter(pk=piece_id).first())
     if piece is None:
-        raise NotFound(f"No piece with id {piece_id}.")
+        raise NotFound(_("No piece with id %(id)s.") % {"id": piece_id})
     return piece
 
 
@@ -123,7 +127,7 @@ def _existing_event(piece: Piece, kind: str, client_event_id: str | None) -> Tra
         return None
     if existing.piece_id != piece.pk or existing.kind != kind:
         raise Conflict(
-            "This client_event_id was already used for a different event.",
+            _("This client_event_id was already used for a different event."),
             details={"client_event_id": client_event_id, "event_id": existing.pk})
     existing.replayed = True
     return existing
@@ -159,7 +163,7 @@ def _audit_piece(actor, piece: Piece, action: str, before: dict, extra: dict | N
 def _require_open_run(piece: Piece) -> StepRun:
     run = _open_run(piece)
     if run is None:
-        raise TransitionNotAllowed("The piece has no open step: it has been delivered.")
+        raise TransitionNotAllowed(_("The piece has no open step: it has been delivered."))
     return run
 
 
@@ -201,8 +205,9 @@ def pieces_create_for_order(*, actor, order, route_steps, house: Workshop,
             # The order receipt step is what the launch sheet was: it ends with the launch.
             receipt.status = StepStatus.READY
             receipt.save(update_fields=["status"])
+            # These comments are stored in English; the pages translate them when shown.
             _record(piece=piece, run=receipt, kind=EventKind.STARTED, actor=actor, at=at,
-                    workshop_id=house.pk, comment="Order qualified",
+                    workshop_id=house.pk, comment=gettext_noop("Order qualified"),
                     data={"ready_run": receipt.pk, "initial_location": house.pk})
             receipt.status = StepStatus.DONE
             receipt.actual_start = order.created_at
@@ -213,7 +218,7 @@ def pieces_create_for_order(*, actor, order, route_steps, house: Workshop,
                 nxt.status = StepStatus.READY
                 nxt.save(update_fields=["status"])
             _record(piece=piece, run=receipt, kind=EventKind.COMPLETED, actor=actor, at=at,
-                    workshop_id=house.pk, comment="Launched",
+                    workshop_id=house.pk, comment=gettext_noop("Launched"),
                     data={"next_run": nxt.pk if nxt else None})
             _sync_piece(piece, nxt, at)
             audit.record(actor=actor, action="piece.create", obj=piece,
@@ -244,7 +249,7 @@ def piece_receive(*, actor, piece_id: int, weight_g: Any = None, comment: str = 
     line = (TransferLine.objects.select_related("transfer").select_for_update(of=("self",))
             .filter(piece=piece, step_run=run, received_at__isnull=True).first())
     if line is None:  # the state machine says in transit, so a slip must exist
-        raise Conflict("No open transfer slip carries this piece.")
+        raise Conflict(_("No open transfer slip carries this piece."))
     before = audit.snapshot(piece, PIECE_AUDIT_FIELDS)
     at = timezone.now()
     _receive_line(line, actor=actor, weight=weight, at=at)
@@ -293,7 +298,8 @@ def piece_start(*, actor, piece_id: int, comment: str = "",
     new_status = _transition(run, EventKind.STARTED)
     if run.status == StepStatus.READY and piece.location_id != run.workshop_id:
         raise TransitionNotAllowed(
-            f"The piece is not at {run.workshop.name} yet: send it there first.",
+            _("The piece is not at %(workshop)s yet: send it there first.")
+            % {"workshop": run.workshop.name},
             details={"step_status": run.status, "workshop": run.workshop.code})
     before = audit.snapshot(piece, PIECE_AUDIT_FIELDS)
     at = timezone.now()
@@ -353,11 +359,12 @@ def piece_hold(*, actor, piece_id: int, reason: str, comment: str = "",
         return dup
     if reason not in HoldReason.values:
         raise ValidationFailed(
-            f"Unknown hold reason '{reason}'. Choose one of: {', '.join(HoldReason.values)}.",
+            _("Unknown hold reason '%(reason)s'. Choose one of: %(choices)s.")
+            % {"reason": reason, "choices": ", ".join(HoldReason.values)},
             details={"field": "reason"})
     comment = _clean_text(comment, "comment")
     if reason == HoldReason.OTHER and not comment:
-        raise ValidationFailed("Say why the piece is held.", details={"field": "comment"})
+        raise ValidationFailed(_("Say why the piece is held."), details={"field": "comment"})
     check_can_record(actor, piece, EventKind.HELD)
     run = _require_open_run(piece)
     new_status = _transition(run, EventKind.HELD)
@@ -408,11 +415,12 @@ def piece_note(*, actor, piece_id: int, comment: str, weight_g: Any = None,
     comment = _clean_text(comment, "comment")
     weight = clean_weight(weight_g)
     if not comment and weight is None:
-        raise ValidationFailed("A note needs a comment or a weight.", details={"field": "comment"})
+        raise ValidationFailed(_("A note needs a comment or a weight."),
+                               details={"field": "comment"})
     check_can_record(actor, piece, EventKind.NOTE)
     run = _open_run(piece) or piece.current_run
     if run is None:
-        raise TransitionNotAllowed("This piece has no step to attach a note to.")
+        raise TransitionNotAllowed(_("This piece has no step to attach a note to."))
     at = timezone.now()
     event = _record(piece=piece, run=run, kind=EventKind.NOTE, actor=actor, at=at,
                     workshop_id=piece.location_id, weight_g=weight, comment=comment,
@@ -435,26 +443,30 @@ def piece_rework(*, actor, piece_id: int, target_run_id: int, comment: str,
         return dup
     comment = _clean_text(comment, "comment")
     if not comment:
-        raise ValidationFailed("Say what must be redone and why.", details={"field": "comment"})
+        raise ValidationFailed(_("Say what must be redone and why."),
+                               details={"field": "comment"})
     check_can_record(actor, piece, EventKind.REWORK)
     run = _require_open_run(piece)
     new_status = _transition(run, EventKind.REWORK)
     target = piece.runs.filter(pk=target_run_id).first()
     if target is None:
-        raise NotFound(f"Step {target_run_id} is not part of this piece's route.",
+        raise NotFound(_("Step %(id)s is not part of this piece's route.")
+                       % {"id": target_run_id},
                        details={"field": "target_run_id"})
     if target.position > run.position or target.status not in (StepStatus.DONE,) \
             and target.pk != run.pk:
-        raise ValidationFailed("A piece can only be sent back to a step it has already done.",
+        raise ValidationFailed(
+            _("A piece can only be sent back to a step it has already done."),
                                details={"field": "target_run_id"})
     if target.step == StepKind.ORDER_RECEIPT:
-        raise ValidationFailed("Order receipt cannot be redone; raise a change request instead.",
+        raise ValidationFailed(
+            _("Order receipt cannot be redone; raise a change request instead."),
                                details={"field": "target_run_id"})
     last_rework = (piece.runs.filter(reworked=True, position__lt=run.position)
                    .order_by("-position").first())
     if target.reworked or (last_rework and target.position <= last_rework.position):
-        raise ValidationFailed("A piece can only be sent back to a step done since its last "
-                               "rework.", details={"field": "target_run_id"})
+        raise ValidationFailed(_("A piece can only be sent back to a step done since its "
+                                 "last rework."), details={"field": "target_run_id"})
     before = audit.snapshot(piece, PIECE_AUDIT_FIELDS)
     at = timezone.now()
     to_redo = list(piece.runs.filter(position__gte=target.position, position__lt=run.position,
@@ -509,22 +521,23 @@ def pieces_send(*, actor, piece_ids: list[int], to_workshop_id: int | None = Non
         if existing is not None:
             sent = set(existing.lines.values_list("piece_id", flat=True))
             if sent != set(piece_ids):
-                raise Conflict("This client reference was already used for another slip.",
+                raise Conflict(_("This client reference was already used for another slip."),
                                details={"slip": existing.slip_number})
             existing.replayed = True
             return existing
         if Transfer.objects.filter(client_ref=client_ref).exists():
-            raise Conflict("This client reference was already used for another slip.")
+            raise Conflict(_("This client reference was already used for another slip."))
     if not piece_ids:
-        raise ValidationFailed("Choose at least one piece to send.", details={"field": "pieces"})
+        raise ValidationFailed(_("Choose at least one piece to send."),
+                               details={"field": "pieces"})
     if len(set(piece_ids)) != len(piece_ids):
-        raise ValidationFailed("A piece is listed twice.", details={"field": "pieces"})
+        raise ValidationFailed(_("A piece is listed twice."), details={"field": "pieces"})
     if len(piece_ids) > 200:
-        raise ValidationFailed("At most 200 pieces per slip.", details={"field": "pieces"})
+        raise ValidationFailed(_("At most 200 pieces per slip."), details={"field": "pieces"})
     weights_g = weights_g or {}
     unknown = set(weights_g) - set(piece_ids)
     if unknown:
-        raise ValidationFailed("Weights are given for pieces not on the slip.",
+        raise ValidationFailed(_("Weights are given for pieces not on the slip."),
                                details={"field": "weights_g"})
     comment = _clean_text(comment, "comment")
     pieces, runs, weights = [], [], {}
@@ -534,7 +547,8 @@ def pieces_send(*, actor, piece_ids: list[int], to_workshop_id: int | None = Non
         run = _require_open_run(piece)
         if run.status == StepStatus.READY and piece.location_id == run.workshop_id:
             raise TransitionNotAllowed(
-                f"{piece.serial} is already at {run.workshop.name}: start the step there.",
+                _("%(serial)s is already at %(workshop)s: start the step there.")
+                % {"serial": piece.serial, "workshop": run.workshop.name},
                 details={"piece": piece.serial})
         _transition(run, EventKind.SENT)
         weights[pid] = clean_weight(weights_g.get(pid), field=f"weights_g.{pid}")
@@ -544,14 +558,15 @@ def pieces_send(*, actor, piece_ids: list[int], to_workshop_id: int | None = Non
     targets = {r.workshop_id for r in runs}
     if len(origins) != 1 or len(targets) != 1:
         raise ValidationFailed(
-            "One slip goes from one place to one place: these pieces start or end in "
-            "different places.", details={"field": "pieces"})
+            _("One slip goes from one place to one place: these pieces start or end in "
+              "different places."), details={"field": "pieces"})
     target_id = targets.pop()
     if to_workshop_id is not None and to_workshop_id != target_id:
         target = Workshop.objects.get(pk=target_id)
         raise ValidationFailed(
-            f"The next step of these pieces is done at {target.name}; change the route to send "
-            "them elsewhere.", details={"field": "to_workshop_id", "expected": target.code})
+            _("The next step of these pieces is done at %(workshop)s; change the route to "
+              "send them elsewhere.") % {"workshop": target.name},
+            details={"field": "to_workshop_id", "expected": target.code})
     at = timezone.now()
     transfer = Transfer.objects.create(
         slip_number=yearly_reference("TS", 6), from_workshop_id=origins.pop(),
@@ -585,15 +600,16 @@ def transfer_receive(*, actor, transfer_id: int, weights_g: dict[int, Any] | Non
     transfer = (Transfer.objects.visible_to(actor).select_for_update(of=("self",))
                 .filter(pk=transfer_id).first())
     if transfer is None:
-        raise NotFound(f"No transfer slip with id {transfer_id}.")
+        raise NotFound(_("No transfer slip with id %(id)s.") % {"id": transfer_id})
     if transfer.status == TransferStatus.RECEIVED:
-        raise Conflict(f"Slip {transfer.slip_number} has already been received.")
+        raise Conflict(_("Slip %(slip)s has already been received.")
+                       % {"slip": transfer.slip_number})
     weights_g = weights_g or {}
     open_ids = list(transfer.lines.filter(received_at__isnull=True)
                     .values_list("piece_id", flat=True))
     unknown = set(weights_g) - set(open_ids)
     if unknown:
-        raise ValidationFailed("Weights are given for pieces not waiting on this slip.",
+        raise ValidationFailed(_("Weights are given for pieces not waiting on this slip."),
                                details={"field": "weights_g"})
     for pid in sorted(open_ids):
         piece_receive(actor=actor, piece_id=pid, weight_g=weights_g.get(pid), comment=comment)
@@ -607,24 +623,28 @@ def transfer_receive(*, actor, transfer_id: int, weights_g: dict[int, Any] | Non
 
 def _validate_skip(step: str, reason: str, comment: str, reference: str) -> None:
     if step in (StepKind.ORDER_RECEIPT, StepKind.DELIVERY):
-        raise ValidationFailed(f"The {StepKind(step).label} step cannot be skipped.",
+        raise ValidationFailed(_("The %(step)s step cannot be skipped.")
+                               % {"step": StepKind(step).label},
                                details={"field": "step"})
     if reason not in SkipReason.values:
         raise ValidationFailed(
-            f"Unknown skip reason '{reason}'. Choose one of: {', '.join(SkipReason.values)}.",
+            _("Unknown skip reason '%(reason)s'. Choose one of: %(choices)s.")
+            % {"reason": reason, "choices": ", ".join(SkipReason.values)},
             details={"field": "reason"})
     if step == StepKind.PROTOTYPING:
         if reason == SkipReason.OTHER:
             raise ValidationFailed(
-                "Prototyping may be skipped only for an exact reproduction of an existing model, "
-                "a simple design, or with the client's written acceptance of the risk.",
+                _("Prototyping may be skipped only for an exact reproduction of an existing "
+                  "model, a simple design, or with the client's written acceptance of the "
+                  "risk."),
                 details={"field": "reason"})
         if reason == SkipReason.CLIENT_RISK_ACCEPTANCE and not reference:
             raise ValidationFailed(
-                "Give the reference of the client's written acceptance of the risk.",
+                _("Give the reference of the client's written acceptance of the risk."),
                 details={"field": "reference"})
     elif not comment:
-        raise ValidationFailed("Say why this step is skipped.", details={"field": "comment"})
+        raise ValidationFailed(_("Say why this step is skipped."),
+                               details={"field": "comment"})
 
 
 validate_skip = _validate_skip
@@ -632,17 +652,19 @@ validate_skip = _validate_skip
 
 def validate_workshop_for_step(workshop: Workshop, step: str) -> None:
     if not workshop.is_active:
-        raise ValidationFailed(f"{workshop.name} is not active.", details={"field": "workshop"})
+        raise ValidationFailed(_("%(workshop)s is not active.") % {"workshop": workshop.name},
+                               details={"field": "workshop"})
     if not workshop.skills.filter(step=step).exists():
         raise ValidationFailed(
-            f"{workshop.name} does not do {StepKind(step).label.lower()} work.",
+            _("%(workshop)s does not do %(step)s work.")
+            % {"workshop": workshop.name, "step": StepKind(step).label.lower()},
             details={"field": "workshop", "step": step})
 
 
 def _lock_visible_run(actor, run_id: int) -> tuple[Piece, StepRun]:
     run = StepRun.objects.filter(pk=run_id).first()
     if run is None:
-        raise NotFound(f"No step with id {run_id}.")
+        raise NotFound(_("No step with id %(id)s.") % {"id": run_id})
     piece = _lock_visible_piece(actor, run.piece_id)
     run = StepRun.objects.select_for_update().get(pk=run_id)
     return piece, run
@@ -656,10 +678,10 @@ def step_run_skip(*, actor, run_id: int, reason: str, comment: str = "",
     comment = _clean_text(comment, "comment")
     reference = _clean_text(reference, "reference", 200)
     if run.status not in (StepStatus.PENDING, StepStatus.READY):
-        raise TransitionNotAllowed("Only a step not yet begun can be skipped.",
+        raise TransitionNotAllowed(_("Only a step not yet begun can be skipped."),
                                    details={"step_status": run.status})
     if run.status == StepStatus.READY and piece.location_id is None:
-        raise TransitionNotAllowed("The piece is travelling; receive it first.")
+        raise TransitionNotAllowed(_("The piece is travelling; receive it first."))
     _validate_skip(run.step, reason, comment, reference)
     before = audit.snapshot(run, ["status", "skip_reason", "skip_comment", "skip_reference"])
     was_ready = run.status == StepStatus.READY
@@ -670,7 +692,7 @@ def step_run_skip(*, actor, run_id: int, reason: str, comment: str = "",
     if was_ready:
         nxt = _next_run(piece, run)
         if nxt is None:  # cannot happen: delivery is last and never skipped
-            raise TransitionNotAllowed("There is no step after this one.")
+            raise TransitionNotAllowed(_("There is no step after this one."))
         nxt.status = StepStatus.READY
         nxt.save(update_fields=["status"])
         _record(piece=piece, run=nxt, kind=EventKind.NOTE, actor=actor, at=at,
@@ -704,25 +726,27 @@ def step_run_add(*, actor, piece_id: int, step: str, workshop_id: int, planned_d
     check_can_plan(actor)
     piece = _lock_visible_piece(actor, piece_id)
     if step not in StepKind.values or step in (StepKind.ORDER_RECEIPT, StepKind.DELIVERY):
-        raise ValidationFailed(f"'{step}' is not a step that can be added.",
+        raise ValidationFailed(_("'%(step)s' is not a step that can be added.") % {"step": step},
                                details={"field": "step"})
     if not 1 <= planned_days <= 120:
-        raise ValidationFailed("Planned days are between 1 and 120.",
+        raise ValidationFailed(_("Planned days are between 1 and 120."),
                                details={"field": "planned_days"})
     workshop = Workshop.objects.filter(pk=workshop_id).first()
     if workshop is None:
-        raise NotFound(f"No workshop with id {workshop_id}.", details={"field": "workshop_id"})
+        raise NotFound(_("No workshop with id %(id)s.") % {"id": workshop_id},
+                       details={"field": "workshop_id"})
     validate_workshop_for_step(workshop, step)
     ops = _clean_operations(step, operations)
     current = _require_open_run(piece)
     after = piece.runs.filter(pk=after_run_id).first()
     if after is None:
-        raise NotFound(f"Step {after_run_id} is not part of this piece's route.",
+        raise NotFound(_("Step %(id)s is not part of this piece's route.")
+                       % {"id": after_run_id},
                        details={"field": "after_run_id"})
     last = piece.runs.order_by("-position").first()
     if after.position < current.position or after.pk == last.pk:
-        raise ValidationFailed("A step can be added only after the open step and before "
-                               "delivery.", details={"field": "after_run_id"})
+        raise ValidationFailed(_("A step can be added only after the open step and before "
+                                 "delivery."), details={"field": "after_run_id"})
     for other in piece.runs.filter(position__gt=after.position).order_by("-position"):
         other.position += 1
         other.save(update_fields=["position"])
@@ -745,7 +769,8 @@ def _clean_operations(step: str, operations: list[str] | None) -> list[str]:
     wrong = [op for op in ops if op not in known]
     if wrong:
         raise ValidationFailed(
-            f"Not operations of the {StepKind(step).label} step: {', '.join(wrong)}.",
+            _("Not operations of the %(step)s step: %(operations)s.")
+            % {"step": StepKind(step).label, "operations": ", ".join(wrong)},
             details={"field": "operations"})
     return ops
 
@@ -759,13 +784,14 @@ def piece_route_reorder(*, actor, piece_id: int, run_ids: list[int]) -> list[Ste
                                      position__gt=_require_open_run(piece).position)
                    .order_by("position"))
     if sorted(run_ids) != sorted(r.pk for r in pending) or len(set(run_ids)) != len(run_ids):
-        raise ValidationFailed("List every step not yet reached, each once, in the new order.",
+        raise ValidationFailed(
+            _("List every step not yet reached, each once, in the new order."),
                                details={"field": "run_ids",
                                         "expected": [r.pk for r in pending]})
     by_id = {r.pk: r for r in pending}
     if pending and by_id[run_ids[-1]].step != StepKind.DELIVERY \
             and any(r.step == StepKind.DELIVERY for r in pending):
-        raise ValidationFailed("Delivery stays the last step.", details={"field": "run_ids"})
+        raise ValidationFailed(_("Delivery stays the last step."), details={"field": "run_ids"})
     before = [r.step for r in pending]
     slots = [r.position for r in pending]
     offset = max(slots, default=0) + 1000  # park first: positions are unique only in spirit
@@ -790,11 +816,12 @@ def step_run_assign(*, actor, run_id: int, workshop_id: int) -> StepRun:
     check_can_plan(actor)
     piece, run = _lock_visible_run(actor, run_id)
     if run.status not in (StepStatus.PENDING, StepStatus.READY):
-        raise TransitionNotAllowed("Only a step not yet begun can change workshop.",
+        raise TransitionNotAllowed(_("Only a step not yet begun can change workshop."),
                                    details={"step_status": run.status})
     workshop = Workshop.objects.filter(pk=workshop_id).first()
     if workshop is None:
-        raise NotFound(f"No workshop with id {workshop_id}.", details={"field": "workshop_id"})
+        raise NotFound(_("No workshop with id %(id)s.") % {"id": workshop_id},
+                       details={"field": "workshop_id"})
     validate_workshop_for_step(workshop, run.step)
     before = {"workshop": run.workshop_id}
     run.workshop = workshop

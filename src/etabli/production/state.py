@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from .models import EventKind, PieceStatus, StepStatus
 
 S = StepStatus
@@ -26,32 +29,39 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 
 # What to tell a person whose action does not fit the piece's state.
 REFUSALS: dict[tuple[str, str], str] = {
-    (EventKind.STARTED, S.IN_TRANSIT): "The piece is still in transit: receive it first.",
-    (EventKind.COMPLETED, S.RECEIVED): "The step has not been started: start it first.",
-    (EventKind.COMPLETED, S.READY): "The step has not been started: start it first.",
-    (EventKind.RECEIVED, S.READY): "The piece has not been sent: there is nothing to receive.",
-    (EventKind.RECEIVED, S.RECEIVED): "The piece has already been received.",
-    (EventKind.RECEIVED, S.IN_PROGRESS): "The piece has already been received.",
-    (EventKind.SENT, S.IN_TRANSIT): "The piece is already on its way.",
-    (EventKind.SENT, S.IN_PROGRESS): "The step is in progress: complete it before sending.",
-    (EventKind.SENT, S.RECEIVED): "The piece is already at the workshop of its current step.",
-    (EventKind.HELD, S.ON_HOLD): "The piece is already on hold.",
-    (EventKind.HELD, S.IN_TRANSIT): "A piece in transit cannot be held: receive it first.",
-    (EventKind.RELEASED, S.IN_PROGRESS): "The piece is not on hold.",
-    (EventKind.STARTED, S.IN_PROGRESS): "The step is already in progress.",
-    (EventKind.STARTED, S.ON_HOLD): "The piece is on hold: release it first.",
-    (EventKind.COMPLETED, S.ON_HOLD): "The piece is on hold: release it first.",
-    (EventKind.SENT, S.ON_HOLD): "The piece is on hold: release it first.",
+    (EventKind.STARTED, S.IN_TRANSIT):
+        gettext_lazy("The piece is still in transit: receive it first."),
+    (EventKind.COMPLETED, S.RECEIVED):
+        gettext_lazy("The step has not been started: start it first."),
+    (EventKind.COMPLETED, S.READY): gettext_lazy("The step has not been started: start it first."),
+    (EventKind.RECEIVED, S.READY):
+        gettext_lazy("The piece has not been sent: there is nothing to receive."),
+    (EventKind.RECEIVED, S.RECEIVED): gettext_lazy("The piece has already been received."),
+    (EventKind.RECEIVED, S.IN_PROGRESS): gettext_lazy("The piece has already been received."),
+    (EventKind.SENT, S.IN_TRANSIT): gettext_lazy("The piece is already on its way."),
+    (EventKind.SENT, S.IN_PROGRESS):
+        gettext_lazy("The step is in progress: complete it before sending."),
+    (EventKind.SENT, S.RECEIVED):
+        gettext_lazy("The piece is already at the workshop of its current step."),
+    (EventKind.HELD, S.ON_HOLD): gettext_lazy("The piece is already on hold."),
+    (EventKind.HELD, S.IN_TRANSIT):
+        gettext_lazy("A piece in transit cannot be held: receive it first."),
+    (EventKind.RELEASED, S.IN_PROGRESS): gettext_lazy("The piece is not on hold."),
+    (EventKind.STARTED, S.IN_PROGRESS): gettext_lazy("The step is already in progress."),
+    (EventKind.STARTED, S.ON_HOLD): gettext_lazy("The piece is on hold: release it first."),
+    (EventKind.COMPLETED, S.ON_HOLD): gettext_lazy("The piece is on hold: release it first."),
+    (EventKind.SENT, S.ON_HOLD): gettext_lazy("The piece is on hold: release it first."),
 }
 
 
 def refusal(kind: str, status: str) -> str:
     if status in (S.DONE, S.SKIPPED, S.PENDING):
-        return "The piece has no open step: it has been delivered."
-    return REFUSALS.get(
-        (kind, status),
-        f"A '{kind}' event is not allowed while the step is '{S(status).label}'.",
-    )
+        return _("The piece has no open step: it has been delivered.")
+    known = REFUSALS.get((kind, status))
+    if known is not None:
+        return str(known)
+    return _("A '%(kind)s' event is not allowed while the step is '%(status)s'.") % {
+        "kind": kind, "status": S(status).label}
 
 
 def next_status(kind: str, status: str, held_from: str = "") -> str | None:

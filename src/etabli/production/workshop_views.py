@@ -425,7 +425,7 @@ def _render_piece(request, piece: Piece, bound: dict | None = None):
     if run is not None and run.operations:
         names = dict(Operation.objects.filter(code__in=run.operations)
                      .values_list("code", "name"))
-        operations = [names.get(code, code) for code in run.operations]
+        operations = [_(names[code]) if code in names else code for code in run.operations]
     incoming_line = None
     if piece.status == PieceStatus.IN_TRANSIT:
         incoming_line = (TransferLine.objects.filter(piece=piece, received_at__isnull=True)

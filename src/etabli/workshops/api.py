@@ -1,4 +1,5 @@
 
+from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema
 from ninja.pagination import paginate
 
@@ -92,7 +93,7 @@ def list_workshops(request):
 def get_workshop(request, workshop_id: int):
     ws = workshops_for(request.auth).filter(pk=workshop_id).first()
     if ws is None:
-        raise NotFound(f"No workshop with id {workshop_id}.")
+        raise NotFound(_("No workshop with id %(id)s.") % {"id": workshop_id})
     return ws
 
 
@@ -107,6 +108,6 @@ def create_workshop(request, payload: WorkshopIn):
 def update_workshop(request, workshop_id: int, payload: WorkshopPatch):
     ws = workshops_for(request.auth).filter(pk=workshop_id).first()
     if ws is None:
-        raise NotFound(f"No workshop with id {workshop_id}.")
+        raise NotFound(_("No workshop with id %(id)s.") % {"id": workshop_id})
     return services.workshop_update(actor=request.auth, workshop=ws,
                                     **payload.dict(exclude_unset=True))

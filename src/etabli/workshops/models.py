@@ -23,12 +23,14 @@ STEP_ORDER = list(StepKind.values)
 class Operation(models.Model):
     """Something a workshop knows how to do, within one of the seven steps."""
 
-    code = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=100)
-    step = models.CharField(max_length=20, choices=StepKind.choices)
-    position = models.PositiveSmallIntegerField(default=0)
+    code = models.SlugField(max_length=40, unique=True, verbose_name=_("code"))
+    name = models.CharField(max_length=100, verbose_name=_("name"))
+    step = models.CharField(max_length=20, choices=StepKind.choices, verbose_name=_("step"))
+    position = models.PositiveSmallIntegerField(default=0, verbose_name=_("position"))
 
     class Meta:
+        verbose_name = _("operation")
+        verbose_name_plural = _("operations")
         ordering = ["position", "code"]
 
     def __str__(self) -> str:
@@ -56,21 +58,25 @@ class WorkshopQuerySet(models.QuerySet):
 
 
 class Workshop(models.Model):
-    code = models.SlugField(max_length=30, unique=True)
-    name = models.CharField(max_length=120)
+    code = models.SlugField(max_length=30, unique=True, verbose_name=_("code"))
+    name = models.CharField(max_length=120, verbose_name=_("name"))
     kind = models.CharField(max_length=10, choices=WorkshopKind.choices,
-                            default=WorkshopKind.EXTERNAL)
-    skills = models.ManyToManyField(Operation, blank=True, related_name="workshops")
+                            default=WorkshopKind.EXTERNAL, verbose_name=_("kind"))
+    skills = models.ManyToManyField(Operation, blank=True, related_name="workshops",
+                                    verbose_name=_("skills"))
     capacity_benches = models.PositiveSmallIntegerField(
-        default=1, help_text="Pieces it can work on at the same time")
-    address = models.TextField(blank=True)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    is_active = models.BooleanField(default=True)
+        default=1, help_text=_("Pieces it can work on at the same time"),
+        verbose_name=_("capacity benches"))
+    address = models.TextField(blank=True, verbose_name=_("address"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
+    phone = models.CharField(max_length=40, blank=True, verbose_name=_("phone"))
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
 
     objects = WorkshopQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("workshop")
+        verbose_name_plural = _("workshops")
         ordering = ["name"]
         constraints = [
             # Exactly one row stands for the house itself (its vault, design studio, dispatch).
@@ -90,13 +96,16 @@ class Workshop(models.Model):
 
 
 class WorkshopContact(models.Model):
-    workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="contacts")
-    name = models.CharField(max_length=120)
-    function = models.CharField(max_length=80, blank=True)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=40, blank=True)
+    workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="contacts",
+                                 verbose_name=_("workshop"))
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    function = models.CharField(max_length=80, blank=True, verbose_name=_("function"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
+    phone = models.CharField(max_length=40, blank=True, verbose_name=_("phone"))
 
     class Meta:
+        verbose_name = _("workshop contact")
+        verbose_name_plural = _("workshop contacts")
         ordering = ["name"]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from etabli.core import audit
 from etabli.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -16,14 +17,16 @@ def _snapshot(ws: Workshop) -> dict:
 
 def _require_admin(actor) -> None:
     if actor is not None and not actor.runs_production:
-        raise PermissionDenied("Only an administrator or production manager can manage workshops.")
+        raise PermissionDenied(
+            _("Only an administrator or production manager can manage workshops."))
 
 
 def _skills(codes: list[str]) -> list[Operation]:
     ops = list(Operation.objects.filter(code__in=codes))
     missing = sorted(set(codes) - {op.code for op in ops})
     if missing:
-        raise NotFound(f"Unknown operation(s): {', '.join(missing)}.", details={"field": "skills"})
+        raise NotFound(_("Unknown operation(s): %(codes)s.") % {"codes": ", ".join(missing)},
+                       details={"field": "skills"})
     return ops
 
 
@@ -35,16 +38,18 @@ def workshop_create(*, actor, code: str, name: str, kind: str = WorkshopKind.EXT
     _require_admin(actor)
     code = (code or "").strip().lower()
     if not code or not name.strip():
-        raise ValidationFailed("A workshop needs a code and a name.")
+        raise ValidationFailed(_("A workshop needs a code and a name."))
     if kind not in WorkshopKind.values:
-        raise ValidationFailed(f"Unknown workshop kind '{kind}'.", details={"field": "kind"})
+        raise ValidationFailed(_("Unknown workshop kind '%(kind)s'.") % {"kind": kind},
+                               details={"field": "kind"})
     if kind == WorkshopKind.HOUSE and Workshop.objects.filter(kind=WorkshopKind.HOUSE).exists():
-        raise Conflict("There is already a house; add internal benches instead.")
+        raise Conflict(_("There is already a house; add internal benches instead."))
     if capacity_benches < 1:
-        raise ValidationFailed("Capacity must be at least one bench.",
+        raise ValidationFailed(_("Capacity must be at least one bench."),
                                details={"field": "capacity_benches"})
     if Workshop.objects.filter(code=code).exists():
-        raise Conflict(f"A workshop with code '{code}' already exists.", details={"field": "code"})
+        raise Conflict(_("A workshop with code '%(code)s' already exists.") % {"code": code},
+                       details={"field": "code"})
     ws = Workshop.objects.create(code=code, name=name.strip(), kind=kind,
                                  capacity_benches=capacity_benches, address=address,
                                  email=email, phone=phone)
@@ -65,11 +70,12 @@ def workshop_update(*, actor, workshop: Workshop, skills: list[str] | None = Non
     before = _snapshot(ws)
     for field, value in changes.items():
         if field not in {"name", "capacity_benches", "address", "email", "phone", "is_active"}:
-            raise ValidationFailed(f"'{field}' cannot be changed.", details={"field": field})
+            raise ValidationFailed(_("'%(field)s' cannot be changed.") % {"field": field},
+                                   details={"field": field})
         if value is None:
             continue
         if field == "capacity_benches" and value < 1:
-            raise ValidationFailed("Capacity must be at least one bench.",
+            raise ValidationFailed(_("Capacity must be at least one bench."),
                                    details={"field": field})
         setattr(ws, field, value)
     ws.save()

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from etabli.reference_data import DEFAULT_ROUTE
+from etabli.reference_data import DEFAULT_ROUTE, DEFAULT_ROUTE_NAME
 
 
 def load(apps, schema_editor):
@@ -11,7 +11,7 @@ def load(apps, schema_editor):
         return
     house = Workshop.objects.get(kind="house")
     template = RouteTemplate.objects.create(
-        code="standard", name="Standard piece (seven steps)", is_default=True,
+        code="standard", name=DEFAULT_ROUTE_NAME, is_default=True,
         description="Order receipt, design, prototype, manufacturing, setting, finishing, "
                     "delivery.")
     at_house = {"order_receipt", "design", "delivery"}
