@@ -57,3 +57,31 @@ DEFAULT_ROUTE = [
     ("finishing", 3, ["polishing", "engraving_hallmarking", "cleaning", "inspection"]),
     ("delivery", 2, ["packing", "shipping"]),
 ]
+
+# The ledger's fixed locations and accounts (workshops get theirs when first used).
+MATERIAL_LOCATIONS = [
+    ("vault", gettext_noop("House vault")),
+    ("refiner", gettext_noop("Refiner")),
+    ("in_pieces", gettext_noop("In pieces")),
+    ("transit", gettext_noop("In transit on a slip")),
+    ("supplier", gettext_noop("Suppliers (purchases)")),
+    ("loss", gettext_noop("Losses written off")),
+    ("broken", gettext_noop("Broken stones")),
+    ("difference", gettext_noop("Weighing differences on slips")),
+    ("adjustment", gettext_noop("Stock-take adjustments")),
+    ("refining", gettext_noop("Refining conversion")),
+    ("delivered", gettext_noop("Delivered to clients")),
+]
+
+# House default metal-loss allowances per operation, in % of the metal issued. Typical figures
+# for gold; each house sets its own, and per workshop where a workshop is held to another.
+LOSS_ALLOWANCES = [
+    ("casting", "1.50"),
+    ("assembly", "1.00"),
+    ("material_preparation", "0.50"),
+    ("setting", "0.30"),
+    ("polishing", "2.00"),
+    ("plating", "0.20"),
+    ("engraving_hallmarking", "0.30"),
+    ("cleaning", "0.10"),
+]

@@ -52,6 +52,8 @@ def _upload_to(instance: Document, filename: str) -> str:
 class Document(models.Model):
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="documents",
                               verbose_name=_("order"))
+    line = models.ForeignKey("orders.OrderLine", null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="documents", verbose_name=_("order line"))
     piece = models.ForeignKey("production.Piece", null=True, blank=True, on_delete=models.CASCADE,
                               related_name="documents", verbose_name=_("piece"))
     event = models.ForeignKey("production.TrackingEvent", null=True, blank=True,

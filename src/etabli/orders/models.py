@@ -111,6 +111,14 @@ class OrderLine(models.Model):
                                   verbose_name=_("references"))
     target_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
                                        verbose_name=_("target price"))
+    # The material budget the design must respect (checked against the CAD estimate).
+    budget_metal_g = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True,
+                                         help_text=_("Estimated metal weight per piece"),
+                                         verbose_name=_("budget metal g"))
+    budget_stone_count = models.PositiveIntegerField(null=True, blank=True,
+                                                     verbose_name=_("budget stone count"))
+    budget_stone_ct = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True,
+                                          verbose_name=_("budget stone carats"))
 
     class Meta:
         verbose_name = _("order line")

@@ -1,0 +1,136 @@
+"""The whole metal and stone story of issue #4's "done means", through the services."""
+
+from decimal import Decimal
+
+import pytest
+
+from etabli.core.errors import Conflict, ValidationFailed
+from etabli.materials import selectors, services, stone_services
+from etabli.materials.models import (
+    CastingStatus,
+    Location,
+    LocationKind,
+    MetalBalance,
+    MetalEntry,
+    SlipStatus,
+)
+
+D = Decimal
+
+
+def _conserved():
+    from django.db.models import Sum
+
+    for alloy_id in MetalBalance.objects.values_list("alloy_id", flat=True).distinct():
+        total = MetalBalance.objects.filter(alloy_id=alloy_id).aggregate(
+            g=Sum("alloy_g"), f=Sum("fine_g"))
+        assert round(total["g"], 3) == 0 and round(total["f"], 3) == 0
+    for b in MetalBalance.objects.all():
+        into = MetalEntry.objects.filter(to_location=b.location, alloy=b.alloy).aggregate(
+            g=Sum("alloy_g"))["g"] or 0
+        out = MetalEntry.objects.filter(from_location=b.location, alloy=b.alloy).aggregate(
+            g=Sum("alloy_g"))["g"] or 0
+        assert b.alloy_g == round(Decimal(into) - Decimal(out), 3)
+
+
+@pytest.mark.django_db
+def test_casting_tree_of_rings_with_loss_against_allowance(house_setup):
+    h = house_setup
+    order = h.launched_order(lines=[{"description": "Band", "model_reference": "B-4", "quantity": 4, "alloy": "750y",
+                                     "size": "52"}])
+    pieces = list(order.pieces.order_by("serial"))
+    services.metal_purchase(actor=h.manager, alloy="750y", weight_g="200.000")
+    tree = services.casting_tree_create(actor=h.manager, workshop_id=h.caster.pk, alloy="750y",
+                                        piece_ids=[p.pk for p in pieces], wax_weight_g="2.500")
+    # 2.5 g of wax × 15.5 / 1.0 × 1.30
+    assert tree.metal_needed_g == D("50.375")
+    slip = services.casting_tree_issue(actor=h.manager, tree_id=tree.pk, weight_g="50.000")
+    assert slip.status == SlipStatus.SENT
+    line = slip.lines.get()
+    services.material_slip_receive(actor=h.caster_member, slip_id=slip.pk,
+                                   lines=[{"line_id": line.pk, "weight_g": "50.000"}])
+    ret = services.casting_tree_return(
+        actor=h.caster_member, tree_id=tree.pk,
+        pieces=[{"piece_id": p.pk, "weight_g": "8.100"} for p in pieces],
+        button_g="14.200", scrap_g="2.350")
+    services.material_slip_receive(
+        actor=h.manager, slip_id=ret.pk,
+        lines=[{"line_id": ln.pk, "weight_g": str(ln.weight_sent_g)} for ln in ret.lines.all()])
+    slip.refresh_from_db()
+    tree.refresh_from_db()
+    assert tree.status == CastingStatus.RETURNED
+    assert slip.settled_at is not None
+    # 50 − 32.4 − 14.2 − 2.35 = 1.05 g lost; the casting allowance is 1.5 % of 50 g = 0.75 g
+    assert slip.loss_g == D("1.050")
+    assert slip.allowance_g == D("0.750")
+    assert slip.over_allowance
+    assert tree.yield_percent == D("64.8")
+    statement = selectors.workshop_statement(h.caster, slip.sent_at.date(),
+                                             slip.sent_at.date())
+    (st,) = statement.lines
+    assert (st.issued_g, st.returned_pieces_g, st.returned_scrap_g, st.loss_g, st.closing_g) == (
+        D("50.000"), D("32.400"), D("16.550"), D("1.050"), D("0.000"))
+    _conserved()
+    vault = Location.objects.get(kind=LocationKind.VAULT)
+    assert MetalBalance.objects.get(location=vault).alloy_g == D("166.550")
+
+
+@pytest.mark.django_db
+def test_weight_difference_is_flagged_not_absorbed(house_setup):
+    h = house_setup
+    services.metal_purchase(actor=h.manager, alloy="750y", weight_g="100")
+    slip = services.material_issue(actor=h.manager, workshop_id=h.caster.pk,
+                                   operation="assembly",
+                                   metal=[{"alloy": "750y", "weight_g": "20.000"}])
+    line = slip.lines.get()
+    slip = services.material_slip_receive(actor=h.caster_member, slip_id=slip.pk,
+                                          lines=[{"line_id": line.pk, "weight_g": "19.900"}])
+    assert slip.weight_flagged
+    diff = Location.objects.get(kind=LocationKind.DIFFERENCE)
+    assert MetalBalance.objects.get(location=diff).alloy_g == D("0.100")
+    _conserved()
+    with pytest.raises(Conflict):
+        services.material_issue(actor=h.manager, workshop_id=h.caster.pk,
+                                metal=[{"alloy": "750y", "weight_g": "80.001"}])
+    with pytest.raises(ValidationFailed):
+        services.material_issue(actor=h.manager, workshop_id=h.caster.pk,
+                                metal=[{"alloy": "750y", "weight_g": "-1"}])
+
+
+@pytest.mark.django_db
+def test_stones_allocated_issued_broken_and_set(house_setup):
+    h = house_setup
+    piece = h.launched_piece()
+    lot = stone_services.stone_lot_receive(
+        actor=h.manager, stone_type="diamond", shape="round", count=50, carats="5.000",
+        size_mm="2.0", colour="G", clarity="VS1", supplier="Diamants SA",
+        compliance_statement="The diamonds herein invoiced have been purchased from legitimate "
+                             "sources not involved in funding conflict …")
+    alloc = stone_services.stone_allocate(actor=h.manager, piece_id=piece.pk, lot_id=lot.pk,
+                                          count=12, carats="1.200")
+    with pytest.raises(Conflict):
+        stone_services.stone_allocate(actor=h.manager, piece_id=piece.pk, lot_id=lot.pk,
+                                      count=39, carats="3.900")
+    slip = services.material_issue(actor=h.manager, workshop_id=h.setter.pk,
+                                   operation="setting", allocation_ids=[alloc.pk])
+    line = slip.lines.get()
+    services.material_slip_receive(actor=h.setter_member, slip_id=slip.pk,
+                                   lines=[{"line_id": line.pk, "count": 12, "carats": "1.200"}])
+    stone_services.stone_breakage_record(actor=h.setter_member, workshop_id=h.setter.pk,
+                                         lot_id=lot.pk, count=1, carats="0.100",
+                                         reason="Chipped while closing the prongs",
+                                         piece_id=piece.pk)
+    ret = services.material_return(
+        actor=h.setter_member, issue_id=slip.pk, closes_issue=True,
+        stones=[{"lot_id": lot.pk, "count": 10, "carats": "1.000", "piece_id": piece.pk},
+                {"lot_id": lot.pk, "count": 1, "carats": "0.100"}])
+    services.material_slip_receive(
+        actor=h.manager, slip_id=ret.pk,
+        lines=[{"line_id": ln.pk, "count": ln.stone_count, "carats": str(ln.carats_sent)}
+               for ln in ret.lines.all()])
+    balances = {b.location.kind: (b.count, b.carats) for b in selectors.lot_balances(lot)}
+    assert balances[LocationKind.VAULT] == (39, D("3.900"))
+    assert balances[LocationKind.IN_PIECES] == (10, D("1.000"))
+    assert balances[LocationKind.BROKEN] == (1, D("0.100"))
+    (rate,) = selectors.breakage_rates(h.manager)
+    assert rate.received == 12 and rate.broken == 1 and rate.rate_percent == D("8.33")
