@@ -36,8 +36,8 @@ def _conserved():
 @pytest.mark.django_db
 def test_casting_tree_of_rings_with_loss_against_allowance(house_setup):
     h = house_setup
-    order = h.launched_order(lines=[{"description": "Band", "model_reference": "B-4", "quantity": 4, "alloy": "750y",
-                                     "size": "52"}])
+    order = h.launched_order(lines=[{"description": "Band", "model_reference": "B-4",
+                                     "quantity": 4, "alloy": "750y", "size": "52"}])
     pieces = list(order.pieces.order_by("serial"))
     services.metal_purchase(actor=h.manager, alloy="750y", weight_g="200.000")
     tree = services.casting_tree_create(actor=h.manager, workshop_id=h.caster.pk, alloy="750y",
