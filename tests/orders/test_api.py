@@ -28,7 +28,8 @@ DETAIL_KEYS = ORDER_KEYS | {"lines", "checklist", "route", "deadline", "launch_b
 LIST_KEYS = ORDER_KEYS | {"line_count", "piece_count"}
 LINE_KEYS = {"id", "position", "description", "model_reference", "is_custom_design",
              "quantity", "size", "alloy", "stones", "customisations", "specifications",
-             "references", "target_price"}
+             "references", "target_price", "budget_metal_g", "budget_stone_count",
+             "budget_stone_ct"}
 
 
 def payload(h, **overrides) -> dict:

@@ -733,3 +733,23 @@ def test_audit_trail_of_an_order_and_its_piece(house_setup):
     complete = AuditEntry.objects.get(action="piece.complete", piece_id=piece.pk)
     assert complete.after["step"] == "design" and complete.after["next_step"] == "prototyping"
     assert TrackingEvent.objects.filter(piece=piece).count() == 6
+
+
+@pytest.mark.django_db
+def test_line_material_budget_is_checked_and_kept(house_setup):
+    from decimal import Decimal
+
+    from etabli.core.errors import ValidationFailed
+    from tests.factories import default_line
+
+    order = house_setup.draft_order(lines=[default_line(budget_metal_g="6.500",
+                                                        budget_stone_count=12,
+                                                        budget_stone_ct="0.360")])
+    line = order.lines.get()
+    assert (line.budget_metal_g, line.budget_stone_count, line.budget_stone_ct) == (
+        Decimal("6.500"), 12, Decimal("0.360"))
+    for bad in ({"budget_metal_g": "-1"}, {"budget_metal_g": "1.2345"},
+                {"budget_metal_g": "lots"}, {"budget_stone_count": "-3"},
+                {"budget_stone_ct": "NaN"}):
+        with pytest.raises(ValidationFailed):
+            house_setup.draft_order(lines=[default_line(**bad)])

@@ -34,6 +34,11 @@ class LineIn(Schema):
     specifications: str = Field("", max_length=8000)
     references: str = Field("", max_length=4000)
     target_price: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)
+    budget_metal_g: Decimal | None = Field(
+        None, gt=0, max_digits=7, decimal_places=3,
+        description="Metal budget per piece in grams (checked against the CAD estimate)")
+    budget_stone_count: int | None = Field(None, ge=0, le=100000)
+    budget_stone_ct: Decimal | None = Field(None, gt=0, max_digits=8, decimal_places=3)
 
 
 class LinePatch(Schema):
@@ -48,6 +53,9 @@ class LinePatch(Schema):
     specifications: str | None = None
     references: str | None = None
     target_price: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)
+    budget_metal_g: Decimal | None = Field(None, gt=0, max_digits=7, decimal_places=3)
+    budget_stone_count: int | None = Field(None, ge=0, le=100000)
+    budget_stone_ct: Decimal | None = Field(None, gt=0, max_digits=8, decimal_places=3)
 
 
 class OrderIn(Schema):
@@ -82,6 +90,9 @@ class LineOut(Schema):
     specifications: str
     references: str
     target_price: Decimal | None
+    budget_metal_g: Decimal | None
+    budget_stone_count: int | None
+    budget_stone_ct: Decimal | None
 
     @staticmethod
     def resolve_alloy(obj):

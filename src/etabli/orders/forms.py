@@ -3,6 +3,8 @@ which have the last word (their refusals are put next to the field by `core.web.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -129,6 +131,19 @@ class LineForm(forms.Form):
         error_messages={"min_value": _("The target price cannot be negative."),
                         "invalid": _("Enter an amount such as 1200.00.")})
 
+    budget_metal_g = forms.DecimalField(
+        label=_("Metal budget per piece (g)"), required=False, min_value=Decimal("0.001"),
+        max_digits=7, decimal_places=3,
+        error_messages={"invalid": _("Enter a weight in grams such as 6.5."),
+                        "min_value": _("The budget is more than 0 g.")})
+    budget_stone_count = forms.IntegerField(
+        label=_("Stones per piece"), required=False, min_value=0, max_value=100000,
+        error_messages={"invalid": _("The stone budget is a whole number of stones.")})
+    budget_stone_ct = forms.DecimalField(
+        label=_("Stone carats per piece"), required=False, min_value=Decimal("0.001"),
+        max_digits=8, decimal_places=3,
+        error_messages={"invalid": _("Enter carats such as 0.75.")})
+
     def __init__(self, *args, alloys=(), show_price: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["alloy"].choices = [("", _("— not chosen yet —"))] + [
@@ -144,6 +159,9 @@ class LineForm(forms.Form):
             "specifications")}
         data["is_custom_design"] = bool(d.get("is_custom_design"))
         data["quantity"] = d["quantity"]
+        for name in ("budget_metal_g", "budget_stone_count", "budget_stone_ct"):
+            value = d.get(name)
+            data[name] = "" if value is None else str(value)
         if "target_price" in self.fields:
             price = d.get("target_price")
             data["target_price"] = "" if price is None else str(price)

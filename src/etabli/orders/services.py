@@ -44,7 +44,7 @@ ORDER_FIELDS = ["status", "promised_date", "client_reference", "notes", "route_t
                 "deadline_override_reason"]
 LINE_FIELDS = ["position", "model_reference", "is_custom_design", "description", "quantity",
                "size", "alloy", "stones", "customisations", "specifications", "references",
-               "target_price"]
+               "target_price", "budget_metal_g", "budget_stone_count", "budget_stone_ct"]
 MAX_LINES = 50
 
 
@@ -123,6 +123,37 @@ def _clean_line(data: dict) -> dict:
                 or out["target_price"] >= Decimal("10000000000"):
             raise ValidationFailed(_("The target price must be a positive amount."),
                                    details={"field": "target_price"})
+    out.update(_clean_budget(data))
+    return out
+
+
+def _clean_budget(data: dict) -> dict:
+    """The material budget of a line: metal per piece (g), stones per piece (count, carats)."""
+    out: dict[str, Any] = {}
+    for name, step, limit in (("budget_metal_g", Decimal("0.001"), Decimal("5000")),
+                              ("budget_stone_ct", Decimal("0.001"), Decimal("10000"))):
+        value = data.get(name)
+        out[name] = None
+        if value in (None, ""):
+            continue
+        try:
+            number = Decimal(str(value))
+        except (InvalidOperation, ValueError) as exc:
+            raise ValidationFailed(_("'%(value)s' is not a number.") % {"value": value},
+                                   details={"field": name}) from exc
+        if not number.is_finite() or number <= 0 or number > limit \
+                or number != number.quantize(step):
+            raise ValidationFailed(
+                _("The budget is more than 0, at most %(limit)s, to 3 decimals.")
+                % {"limit": limit}, details={"field": name})
+        out[name] = number.quantize(step)
+    count = data.get("budget_stone_count")
+    out["budget_stone_count"] = None
+    if count not in (None, ""):
+        if isinstance(count, bool) or not str(count).isdigit() or int(count) > 100000:
+            raise ValidationFailed(_("The stone budget is a whole number of stones."),
+                                   details={"field": "budget_stone_count"})
+        out["budget_stone_count"] = int(count)
     return out
 
 

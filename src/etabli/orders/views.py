@@ -283,7 +283,10 @@ def _line_initial(line) -> dict:
             "is_custom_design": line.is_custom_design, "quantity": line.quantity,
             "size": line.size, "alloy": line.alloy.code if line.alloy_id else "",
             "stones": line.stones, "customisations": line.customisations,
-            "specifications": line.specifications, "target_price": line.target_price}
+            "specifications": line.specifications, "target_price": line.target_price,
+            "budget_metal_g": line.budget_metal_g,
+            "budget_stone_count": line.budget_stone_count,
+            "budget_stone_ct": line.budget_stone_ct}
 
 
 def _int_or_404(value) -> int:
