@@ -134,3 +134,23 @@ def test_stones_allocated_issued_broken_and_set(house_setup):
     assert balances[LocationKind.BROKEN] == (1, D("0.100"))
     (rate,) = selectors.breakage_rates(h.manager)
     assert rate.received == 12 and rate.broken == 1 and rate.rate_percent == D("8.33")
+
+
+@pytest.mark.django_db
+def test_scrap_refined_into_fine_gold(house_setup):
+    h = house_setup
+    services.metal_purchase(actor=h.manager, alloy="750y", weight_g="40")
+    slip = services.refiner_send(actor=h.manager, lines=[{"alloy": "750y", "weight_g": "40"}])
+    slip = services.refiner_settle(actor=h.manager, slip_id=slip.pk,
+                                   returned=[{"alloy": "999au", "weight_g": "29.900"}])
+    # 40 g × 0.750 = 30 g fine sent; 29.9 g × 0.999 = 29.870 g back
+    assert slip.loss_fine_g == D("0.130")
+    vault = Location.objects.get(kind=LocationKind.VAULT)
+    assert MetalBalance.objects.get(location=vault, alloy__code="999au").alloy_g == D("29.900")
+    with pytest.raises(Conflict):
+        services.refiner_settle(actor=h.manager, slip_id=slip.pk, returned=[])
+    _conserved()
+    slip2 = services.refiner_send(actor=h.manager, lines=[{"alloy": "999au", "weight_g": "1"}])
+    with pytest.raises(ValidationFailed):
+        services.refiner_settle(actor=h.manager, slip_id=slip2.pk,
+                                returned=[{"alloy": "999au", "weight_g": "1.5"}])

@@ -823,6 +823,8 @@ def material_slip_receive(*, actor, slip_id: Any, lines: list[dict] | None = Non
     if slip is None:
         raise NotFound(_("No material slip with id %(id)s.") % {"id": slip_id})
     _check_can_receive(actor, slip)
+    if slip.kind == SlipKind.REFINER:
+        raise TransitionNotAllowed(_("A refiner slip is settled with the refiner's statement."))
     if slip.status == SlipStatus.RECEIVED:
         raise Conflict(_("Slip %(slip)s has already been received.") % {"slip": slip.number},
                        code="already_received")
@@ -1307,3 +1309,91 @@ def _casting_tree_record_return(slip: MaterialSlip) -> None:
     if slip.closes_issue:
         tree.status = CastingStatus.RETURNED
     tree.save(update_fields=["good_pieces_g", "button_g", "scrap_g", "status"])
+
+
+# ---------------------------------------------------------------------------------------------
+# refiner
+
+
+@transaction.atomic
+def refiner_send(*, actor, lines: list[dict], comment: str = "",
+                 client_ref: Any = None) -> MaterialSlip:
+    """Send scrap, filings and sweeps from the vault to the refiner: [{"alloy", "weight_g"}]."""
+    check_manages_materials(actor)
+    client_ref = clean_client_ref(client_ref)
+    existing = _existing_slip(client_ref, SlipKind.REFINER)
+    if existing is not None:
+        return existing
+    if not lines:
+        raise ValidationFailed(_("Say what is sent to the refiner."), details={"field": "lines"})
+    if len(lines) > MAX_LINES:
+        raise ValidationFailed(_("At most %(max)s lines per slip.") % {"max": MAX_LINES},
+                               details={"field": "lines"})
+    vault, refiner = ledger.location(LocationKind.VAULT), ledger.location(LocationKind.REFINER)
+    slip = _new_slip(actor=actor, kind=SlipKind.REFINER, workshop=None, source=vault,
+                     destination=refiner, comment=clean_text(comment, "comment"),
+                     client_ref=client_ref)
+    for i, item in enumerate(lines):
+        alloy = get_alloy(item.get("alloy"), f"lines[{i}].alloy")
+        line = slip.lines.create(kind=LineKind.SCRAP, alloy=alloy,
+                                 weight_sent_g=clean_grams(item.get("weight_g"),
+                                                           f"lines[{i}].weight_g"))
+        ledger.post_metal(kind=EntryKind.DISPATCH, alloy=alloy, alloy_g=line.weight_sent_g,
+                          source=vault, destination=refiner, actor=actor, slip=slip,
+                          slip_line=line)
+    audit.record(actor=actor, action="material_slip.refiner_send", obj=slip,
+                 after=_slip_summary(slip))
+    return slip
+
+
+@transaction.atomic
+def refiner_settle(*, actor, slip_id: Any, returned: list[dict], comment: str = ""
+                   ) -> MaterialSlip:
+    """Book the refiner's statement for a lot: what was sent is consumed, the fine metal it
+    returns ([{"alloy", "weight_g"}], usually 999 gold or silver) enters the vault. The fine
+    grams that did not come back are the refining loss."""
+    check_manages_materials(actor)
+    slip = (MaterialSlip.objects.visible_to(actor).select_for_update(of=("self",))
+            .filter(pk=_int_or_none(slip_id), kind=SlipKind.REFINER).first())
+    if slip is None:
+        raise NotFound(_("No refiner slip with id %(id)s.") % {"id": slip_id})
+    if slip.status != SlipStatus.SENT:
+        raise Conflict(_("Slip %(slip)s is already settled.") % {"slip": slip.number},
+                       code="already_settled")
+    if len(returned or []) > MAX_LINES:
+        raise ValidationFailed(_("At most %(max)s lines per slip.") % {"max": MAX_LINES},
+                               details={"field": "returned"})
+    refiner = ledger.location(LocationKind.REFINER)
+    refining = ledger.location(LocationKind.REFINING)
+    vault = ledger.location(LocationKind.VAULT)
+    now = timezone.now()
+    fine_sent = Decimal("0")
+    for entry in MetalEntry.objects.filter(slip=slip, kind=EntryKind.DISPATCH):
+        fine_sent += entry.fine_g
+        ledger.post_metal(kind=EntryKind.REFINING, alloy=entry.alloy, alloy_g=entry.alloy_g,
+                          fine_g=entry.fine_g, source=refiner, destination=refining,
+                          actor=actor, at=now, slip=slip, slip_line=entry.slip_line)
+    fine_back = Decimal("0")
+    for i, item in enumerate(returned or []):
+        alloy = get_alloy(item.get("alloy"), f"returned[{i}].alloy")
+        weight = clean_grams(item.get("weight_g"), f"returned[{i}].weight_g")
+        entry = ledger.post_metal(kind=EntryKind.REFINING, alloy=alloy, alloy_g=weight,
+                                  source=refining, destination=vault, actor=actor, at=now,
+                                  slip=slip)
+        fine_back += entry.fine_g
+    if fine_back > fine_sent:
+        raise ValidationFailed(
+            _("The refiner cannot return more fine metal (%(back)s g) than it was sent "
+              "(%(sent)s g).") % {"back": fine_back, "sent": fine_sent},
+            details={"field": "returned"})
+    slip.status = SlipStatus.RECEIVED
+    slip.received_by = actor
+    slip.received_at = now
+    slip.settled_at = now
+    slip.loss_fine_g = fine_sent - fine_back
+    if comment:
+        slip.comment = "\n".join(p for p in (slip.comment, clean_text(comment, "comment")) if p)
+    slip.save()
+    audit.record(actor=actor, action="material_slip.refiner_settle", obj=slip,
+                 after={"fine_sent_g": fine_sent, "fine_returned_g": fine_back})
+    return slip
