@@ -154,3 +154,28 @@ def test_scrap_refined_into_fine_gold(house_setup):
     with pytest.raises(ValidationFailed):
         services.refiner_settle(actor=h.manager, slip_id=slip2.pk,
                                 returned=[{"alloy": "999au", "weight_g": "1.5"}])
+
+
+@pytest.mark.django_db
+def test_delivered_piece_takes_its_metal_and_stones_out_of_production(house_setup):
+    h = house_setup
+    piece = h.launched_piece()
+    services.metal_purchase(actor=h.manager, alloy="750y", weight_g="20")
+    issue = services.material_issue(actor=h.manager, workshop_id=h.caster.pk,
+                                    operation="casting", piece_ids=[piece.pk],
+                                    metal=[{"alloy": "750y", "weight_g": "10"}])
+    services.material_slip_receive(actor=h.caster_member, slip_id=issue.pk,
+                                   lines=[{"line_id": issue.lines.get().pk, "weight_g": "10"}])
+    ret = services.material_return(actor=h.caster_member, issue_id=issue.pk, closes_issue=True,
+                                   pieces=[{"piece_id": piece.pk, "weight_g": "9.500"}])
+    services.material_slip_receive(actor=h.manager, slip_id=ret.pk,
+                                   lines=[{"line_id": ret.lines.get().pk, "weight_g": "9.500"}])
+    in_pieces = Location.objects.get(kind=LocationKind.IN_PIECES)
+    assert MetalBalance.objects.get(location=in_pieces).alloy_g == D("9.500")
+    h.walk(piece)
+    piece.refresh_from_db()
+    assert piece.status == "delivered"
+    assert MetalBalance.objects.get(location=in_pieces).alloy_g == 0
+    delivered = Location.objects.get(kind=LocationKind.DELIVERED)
+    assert MetalBalance.objects.get(location=delivered).alloy_g == D("9.500")
+    _conserved()

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q as models_q
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -1397,3 +1398,42 @@ def refiner_settle(*, actor, slip_id: Any, returned: list[dict], comment: str = 
     audit.record(actor=actor, action="material_slip.refiner_settle", obj=slip,
                  after={"fine_sent_g": fine_sent, "fine_returned_g": fine_back})
     return slip
+
+
+# ---------------------------------------------------------------------------------------------
+# delivery
+
+
+def piece_materials_deliver(*, piece, at: dt.datetime) -> None:
+    """A delivered piece takes its metal and stones out of "in pieces" to the client. Called
+    by the production services inside their transaction when a piece is delivered."""
+    from .models import StoneEntry
+
+    in_pieces = ledger.location(LocationKind.IN_PIECES)
+    delivered = ledger.location(LocationKind.DELIVERED)
+    metal: dict[int, list] = {}
+    for entry in MetalEntry.objects.filter(piece=piece).filter(
+            models_q(to_location=in_pieces) | models_q(from_location=in_pieces)
+    ).select_related("alloy"):
+        sign = 1 if entry.to_location_id == in_pieces.pk else -1
+        row = metal.setdefault(entry.alloy_id, [entry.alloy, Decimal("0"), Decimal("0")])
+        row[1] += sign * entry.alloy_g
+        row[2] += sign * entry.fine_g
+    for alloy, alloy_g, fine_g in metal.values():
+        if alloy_g > 0:
+            ledger.post_metal(kind=EntryKind.DELIVERY, alloy=alloy, alloy_g=alloy_g,
+                              fine_g=max(min(fine_g, alloy_g), Decimal("0")), source=in_pieces,
+                              destination=delivered, at=at, piece=piece)
+    stones: dict[int, list] = {}
+    for entry in StoneEntry.objects.filter(piece=piece).filter(
+            models_q(to_location=in_pieces) | models_q(from_location=in_pieces)
+    ).select_related("lot"):
+        sign = 1 if entry.to_location_id == in_pieces.pk else -1
+        row = stones.setdefault(entry.lot_id, [entry.lot, 0, Decimal("0")])
+        row[1] += sign * entry.count
+        row[2] += sign * entry.carats
+    for lot, count, carats in stones.values():
+        if count > 0 or carats > 0:
+            ledger.post_stones(kind=EntryKind.DELIVERY, lot=lot, count=max(count, 0),
+                               carats=max(carats, Decimal("0")), source=in_pieces,
+                               destination=delivered, at=at, piece=piece)

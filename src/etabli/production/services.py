@@ -114,6 +114,9 @@ def _sync_piece(piece: Piece, run: StepRun | None, at: dt.datetime) -> None:
         piece.current_due = None
         piece.location = None
         piece.delivered_at = at
+        from etabli.materials.services import piece_materials_deliver
+
+        piece_materials_deliver(piece=piece, at=at)
     piece.last_event_at = at
     piece.save()
 
