@@ -34,3 +34,4 @@ from etabli.workshops.api import router as workshops_router  # noqa: E402
 for r in (accounts_router, workshops_router, clients_router, materials_router,
           templates_router, orders_router, pieces_router, transfers_router):
     api.add_router("", r)
+api.add_router("", "etabli.materials.cad_api.router")  # CAD → weight

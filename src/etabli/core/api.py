@@ -79,9 +79,15 @@ def _raw_input_problem(request) -> tuple[str, str] | None:
     texts = [request.path]
     for key, values in request.GET.lists():
         texts += [key, *values]
+    # A file upload the handler's form parameters have read: there is no `body` any more;
+    # check its text fields instead.
+    form_read = request.content_type == "multipart/form-data" and hasattr(request, "_post")
+    if form_read:
+        for key, values in request.POST.lists():
+            texts += [key, *values]
     if any("\x00" in text for text in texts):
         return "request", _("NUL characters (\\u0000) are not allowed.")
-    if request.method not in ("POST", "PUT", "PATCH") or not request.body:
+    if request.method not in ("POST", "PUT", "PATCH") or form_read or not request.body:
         return None
     try:
         data = json.loads(request.body)
