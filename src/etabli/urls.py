@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("etabli.production.urls")),
     path("orders/", include("etabli.orders.urls")),
     path("cad/", include("etabli.materials.cad_urls")),
+    path("stones/", include("etabli.materials.stone_urls")),
     path("workshop/", include("etabli.production.workshop_urls")),
     path("portal/", include("etabli.clients.urls")),
     path("admin/", admin.site.urls),

@@ -3,6 +3,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from etabli.accounts.models import Role
+from etabli.materials.stone_views import sees_lots
 
 
 def _items(user) -> list[tuple[str, str]]:
@@ -15,6 +16,8 @@ def _items(user) -> list[tuple[str, str]]:
         items.append((_("Dashboard"), reverse("production:dashboard")))
     items.append((_("Orders"), reverse("orders:list")))
     items.append((_("Pieces"), reverse("production:pieces")))
+    if sees_lots(user):
+        items.append((_("Stones"), reverse("stones:lots")))
     if user.takes_orders:
         items.append((_("New order"), reverse("orders:new")))
     if user.role == Role.ADMIN:
