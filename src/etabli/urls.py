@@ -22,6 +22,7 @@ urlpatterns = [
     path("orders/", include("etabli.orders.urls")),
     path("cad/", include("etabli.materials.cad_urls")),
     path("stones/", include("etabli.materials.stone_urls")),
+    path("workshop/materials/", include("etabli.materials.workshop_urls")),
     path("workshop/", include("etabli.production.workshop_urls")),
     path("portal/", include("etabli.clients.urls")),
     path("admin/", admin.site.urls),

@@ -8,7 +8,8 @@ from etabli.materials.stone_views import sees_lots
 
 def _items(user) -> list[tuple[str, str]]:
     if user.role == Role.WORKSHOP:
-        return [(_("My queue"), reverse("workshop:queue")), (_("Scan"), reverse("workshop:scan"))]
+        return [(_("My queue"), reverse("workshop:queue")), (_("Scan"), reverse("workshop:scan")),
+                (_("Metal & stones"), reverse("workshop_materials:overview"))]
     if user.role == Role.CLIENT:
         return [(_("My orders"), reverse("portal:orders"))]
     items = []
