@@ -25,13 +25,15 @@ install_error_handlers(api)
 
 from etabli.accounts.api import router as accounts_router  # noqa: E402
 from etabli.clients.api import router as clients_router  # noqa: E402
+from etabli.materials.api import metal_router, slips_router, stones_router  # noqa: E402
 from etabli.materials.api import router as materials_router  # noqa: E402
 from etabli.orders.api import router as orders_router  # noqa: E402
 from etabli.production.api import router as pieces_router  # noqa: E402
 from etabli.production.api import templates_router, transfers_router  # noqa: E402
 from etabli.workshops.api import router as workshops_router  # noqa: E402
 
-for r in (accounts_router, workshops_router, clients_router, materials_router,
+for r in (accounts_router, workshops_router, clients_router, materials_router, metal_router,
+          slips_router, stones_router,
           templates_router, orders_router, pieces_router, transfers_router):
     api.add_router("", r)
 api.add_router("", "etabli.materials.cad_api.router")  # CAD → weight

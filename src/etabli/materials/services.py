@@ -525,7 +525,7 @@ def material_issue(*, actor, workshop_id: Any, operation: str = "",
     """
     check_manages_materials(actor)
     client_ref = clean_client_ref(client_ref)
-    existing = _existing_slip(client_ref, SlipKind.ISSUE)
+    existing = _existing_slip(client_ref, SlipKind.ISSUE, actor)
     if existing is not None:
         return existing
     workshop = _visible_workshop(actor, workshop_id)
@@ -668,7 +668,7 @@ def material_return(*, actor, issue_id: Any, pieces: list[dict] | None = None,
     back for this issue, so receiving this slip books the loss.
     """
     client_ref = clean_client_ref(client_ref)
-    existing = _existing_slip(client_ref, SlipKind.RETURN)
+    existing = _existing_slip(client_ref, SlipKind.RETURN, actor)
     if existing is not None:
         return existing
     issue = (MaterialSlip.objects.visible_to(actor).select_for_update(of=("self",))
@@ -1240,7 +1240,7 @@ def casting_tree_issue(*, actor, tree_id: Any, weight_g: Any = None,
     """Issue the tree's metal to the caster (the weight needed, unless another is given)."""
     check_manages_materials(actor)
     tree = _lock_tree(actor, tree_id)
-    existing = _existing_slip(clean_client_ref(client_ref), SlipKind.ISSUE)
+    existing = _existing_slip(clean_client_ref(client_ref), SlipKind.ISSUE, actor)
     if existing is not None:
         return existing
     if tree.status != CastingStatus.PLANNED:
@@ -1268,7 +1268,7 @@ def casting_tree_return(*, actor, tree_id: Any, pieces: list[dict], button_g: An
     This is the last return of the tree's metal: receiving it books the loss."""
     tree = _lock_tree(actor, tree_id)
     check_acts_for_workshop(actor, tree.workshop)
-    existing = _existing_slip(clean_client_ref(client_ref), SlipKind.RETURN)
+    existing = _existing_slip(clean_client_ref(client_ref), SlipKind.RETURN, actor)
     if existing is not None:
         return existing
     if tree.status != CastingStatus.ISSUED:
@@ -1322,7 +1322,7 @@ def refiner_send(*, actor, lines: list[dict], comment: str = "",
     """Send scrap, filings and sweeps from the vault to the refiner: [{"alloy", "weight_g"}]."""
     check_manages_materials(actor)
     client_ref = clean_client_ref(client_ref)
-    existing = _existing_slip(client_ref, SlipKind.REFINER)
+    existing = _existing_slip(client_ref, SlipKind.REFINER, actor)
     if existing is not None:
         return existing
     if not lines:
