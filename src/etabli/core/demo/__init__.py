@@ -64,6 +64,22 @@ def _reset_querysets() -> list:
     from etabli.accounts.models import ApiToken, User
     from etabli.clients.models import Client, ClientContact
     from etabli.core.models import AuditEntry, Sequence
+    from etabli.materials.models import (
+        CastingTree,
+        Location,
+        LocationKind,
+        LossAllowance,
+        MaterialSlip,
+        MaterialSlipLine,
+        MetalBalance,
+        MetalEntry,
+        MetalPrice,
+        StockTake,
+        StoneAllocation,
+        StoneBalance,
+        StoneEntry,
+        StoneLot,
+    )
     from etabli.orders.models import ChangeRequest, LaunchCheckItem, Order, OrderLine
     from etabli.production.models import (
         OrderRouteStep,
@@ -77,6 +93,20 @@ def _reset_querysets() -> list:
     from etabli.workshops.models import Workshop, WorkshopContact, WorkshopKind
 
     return [
+        MetalEntry.objects.all(),
+        StoneEntry.objects.all(),
+        MetalBalance.objects.all(),
+        StoneBalance.objects.all(),
+        StoneAllocation.objects.all(),
+        MaterialSlipLine.objects.all(),
+        MaterialSlip.objects.filter(issue__isnull=False),
+        MaterialSlip.objects.all(),
+        CastingTree.objects.all(),
+        StockTake.objects.all(),
+        StoneLot.objects.all(),
+        MetalPrice.objects.all(),
+        LossAllowance.objects.filter(workshop__isnull=False),
+        Location.objects.filter(kind=LocationKind.WORKSHOP),
         TrackingEvent.objects.all(),
         TransferLine.objects.all(),
         Transfer.objects.all(),

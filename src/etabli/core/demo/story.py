@@ -42,6 +42,7 @@ from etabli.workshops.selectors import house as house_workshop
 from etabli.workshops.services import workshop_create, workshop_update
 
 from . import catalogue as cat
+from .materials import play_materials
 from .scenes import HOUSE, OrderRun
 
 HOUR = dt.timedelta(hours=1)
@@ -726,3 +727,5 @@ class Story:
                                        "story's time")
                 clock.at = when
                 action()
+            # The metal and stones follow the pieces, on the same clock (see materials.py).
+            play_materials(self, clock)
