@@ -20,6 +20,7 @@ urlpatterns = [
     path("documents/<str:token>/", download, name="document"),
     path("", include("etabli.production.urls")),
     path("orders/", include("etabli.orders.urls")),
+    path("materials/", include("etabli.materials.urls")),
     path("cad/", include("etabli.materials.cad_urls")),
     path("stones/", include("etabli.materials.stone_urls")),
     path("workshop/materials/", include("etabli.materials.workshop_urls")),

@@ -17,6 +17,8 @@ def _items(user) -> list[tuple[str, str]]:
         items.append((_("Dashboard"), reverse("production:dashboard")))
     items.append((_("Orders"), reverse("orders:list")))
     items.append((_("Pieces"), reverse("production:pieces")))
+    if user.is_house_wide or user.role == Role.LOGISTICS:  # Location.visible_to: the ledger
+        items.append((_("Materials"), reverse("materials:home")))
     if sees_lots(user):
         items.append((_("Stones"), reverse("stones:lots")))
     if user.takes_orders:
