@@ -286,13 +286,15 @@ def test_analyse_an_stl_attached_with_the_orders_documents(house_setup, piece, m
 
 
 def _set_budget(line_id, **budget):
-    # Budgets are entered on the launch sheet by the orders pages; set directly here.
+    # A launched order's lines are no longer edited through the services (the budget is set
+    # on the launch sheet); change it directly to see the comparison move.
     OrderLine.objects.filter(pk=line_id).update(**budget)
 
 
-def test_the_design_is_compared_with_the_lines_budget(house_setup, piece, media):
+def test_the_design_is_compared_with_the_lines_budget(house_setup, media):
     h = house_setup
-    _set_budget(piece.line_id, budget_metal_g=D("15.000"), budget_stone_count=2)
+    piece = h.launched_piece(lines=[default_line(budget_metal_g="15.000",
+                                                 budget_stone_count=2)])
     analysis = cad_services.cad_upload(actor=h.designer, order_id=piece.order_id,
                                        piece_id=piece.pk, stone_count=3,
                                        uploaded_file=upload("cube.stl", box(10)))
@@ -559,3 +561,15 @@ def test_upload_page_from_the_order_and_the_piece(house_setup, piece, media):
                                                                                          404)
     piece.refresh_from_db()
     assert piece.theoretical_weight_g == D("4.200")
+
+
+def test_cad_page_in_french(house_setup, piece, media):
+    h = house_setup
+    analysis = cad_services.cad_upload(actor=h.sales, order_id=piece.order_id,
+                                       uploaded_file=upload("cube.stl", box(10)))
+    h.manager.language = "fr"
+    h.manager.save()
+    html = _logged_in(h.manager).get(reverse("cad:page", args=[analysis.document_id])) \
+        .content.decode()
+    assert "Poids estimé dans chaque alliage" in html and "Or jaune 18 carats (750)" in html
+    assert "Estimated weight in each alloy" not in html
