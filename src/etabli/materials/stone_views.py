@@ -23,7 +23,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from etabli.accounts.models import Role
@@ -107,6 +107,14 @@ def remember_done(request, ref: str | None, url: str) -> None:
     if len(refs) > REMEMBERED_REFS:
         refs = dict(list(refs.items())[-REMEMBERED_REFS:])
     request.session["etabli_done_refs"] = refs
+
+
+def breakage_message(count: int, lost: bool) -> str:
+    if lost:
+        return ngettext("%(count)s stone recorded as lost.",
+                        "%(count)s stones recorded as lost.", count) % {"count": count}
+    return ngettext("%(count)s stone recorded as broken.",
+                    "%(count)s stones recorded as broken.", count) % {"count": count}
 
 
 def already_done(request, url: str):
@@ -567,10 +575,7 @@ def lot_breakage(request, lot_id: int):
             else:
                 url = reverse("stones:lot", args=[lot.pk])
                 remember_done(request, data["client_ref"], url)
-                messages.success(request, (_("%(count)s stones recorded as lost.")
-                                           if data["lost"] else
-                                           _("%(count)s stones recorded as broken."))
-                                 % {"count": entry.count})
+                messages.success(request, breakage_message(entry.count, data["lost"]))
                 return redirect(url)
     return _redisplay(request, lot, "breakage", form)
 

@@ -37,7 +37,7 @@ from .models import (
     StoneBalance,
     StoneLot,
 )
-from .stone_views import already_done, done_before, new_ref, remember_done
+from .stone_views import already_done, breakage_message, done_before, new_ref, remember_done
 
 RECENT_SLIPS = 10
 
@@ -410,7 +410,8 @@ def _render_slip(request, slip, bound: dict | None = None, status: int = 200):
                 context["tree_form"] = bound.get("tree") or _tree_form(slip)
             else:
                 context["return_form"] = bound.get("return") or _return_form(slip, lines)
-        if slip.status == SlipStatus.RECEIVED:
+        if slip.status == SlipStatus.RECEIVED and any(ln.kind in METAL_LINE_KINDS
+                                                      for ln in lines):
             context["figures"] = services.job_figures(slip)
     return render(request, "workshop/materials_slip.html", context, status=status)
 
@@ -540,9 +541,7 @@ def breakage(request, workshop_id: int):
         else:
             url = reverse("workshop_materials:overview")
             remember_done(request, data["client_ref"], url)
-            messages.success(request, (_("%(count)s stones recorded as lost.") if data["lost"]
-                                       else _("%(count)s stones recorded as broken."))
-                             % {"count": entry.count})
+            messages.success(request, breakage_message(entry.count, data["lost"]))
             return redirect(url)
     return _render_overview(request, {workshop.pk: form}, status=400)
 
