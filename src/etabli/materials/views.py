@@ -578,7 +578,7 @@ def slip_page(request, slip_id: int):
     if not reads_materials(user):
         if user.is_active and user.role == Role.WORKSHOP \
                 and MaterialSlip.objects.visible_to(user).filter(pk=slip_id).exists():
-            for name in ("workshop:material_slip", "workshop:slip"):
+            for name in ("workshop_materials:slip",):
                 try:
                     return redirect(reverse(name, args=[slip_id]))
                 except NoReverseMatch:
