@@ -334,6 +334,11 @@ def test_prices_set_list_filter_and_on_a_date(house_setup, api):
         "metal", "priced_on", "price_per_fine_g"}
     assert MetalPrice.objects.count() == before
     assert_error(me.get("/metal/prices", {"start": "0001-01-01"}), 400)
+    # A bare number is not read as a Unix timestamp.
+    assert error_fields(me.get("/metal/prices", {"start": "0", "end": "1700000000"})) == {
+        "start", "end"}
+    assert error_fields(me.post("/metal/prices", {"metal": "gold", "priced_on": 0,
+                                                  "price_per_fine_g": 1})) == {"priced_on"}
 
     for role in ("designer", "quality", "logistics", "caster_member", "client_contact"):
         who = api(user(h, role))
@@ -490,6 +495,8 @@ def test_balances_per_role_with_values_only_for_price_roles(house_setup, api):
     assert any(r["location"]["kind"] == "supplier" and r["alloy_g"].startswith("-")
                for r in accounts["rows"])
     assert_error(api(h.manager).get("/metal/balances", {"at": "yesterday"}), 422)
+    for moment in ("0", "0.5", "1700000000"):
+        assert_error(api(h.manager).get("/metal/balances", {"at": moment}), 422)
     assert_error(api(h.manager).get("/metal/balances", {"location_id": "vault"}), 422)
 
 

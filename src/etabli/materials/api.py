@@ -8,8 +8,9 @@ values are only ever shown to roles that see prices.
 """
 
 import datetime as dt
+import re
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.conf import settings
 from django.db.models import F, OuterRef, Q, Subquery, Sum
@@ -18,7 +19,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, File, Form, Query, Router, Schema
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
-from pydantic import field_validator
+from pydantic import BeforeValidator, field_validator
 
 from etabli.accounts.models import Role
 from etabli.core.api import Pagination
@@ -65,6 +66,21 @@ LATEST = dt.date(2999, 12, 31)
 
 # ---------------------------------------------------------------------------------------------
 # helpers
+
+
+ISO_DATE_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
+
+
+def _iso_text(value):
+    """Dates and moments are written in ISO 8601; a bare number is not read as a timestamp."""
+    if isinstance(value, int | float) or (isinstance(value, str)
+                                           and not ISO_DATE_START.match(value)):
+        raise ValueError("write dates as YYYY-MM-DD and moments as YYYY-MM-DDTHH:MM:SS")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_text)]
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text)]
 
 
 def _sees_vault(user) -> bool:
@@ -250,7 +266,7 @@ class MetalPriceOut(Schema):
 
 class MetalPriceIn(Schema):
     metal: Metal
-    priced_on: dt.date
+    priced_on: IsoDate
     price_per_fine_g: Decimal = Field(description="Price of one fine gram")
     currency: str | None = Field(None, max_length=3, description="Default: the house currency")
     source: str = Field("", max_length=80)
@@ -265,7 +281,7 @@ class ImportOut(Schema):
 @metal_router.get("/metal/prices", response=list[MetalPriceOut], summary="Metal price history")
 @paginate(Pagination)
 def list_prices(request, metal: Metal | None = None, currency: str | None = None,
-                start: dt.date | None = None, end: dt.date | None = None):
+                start: IsoDate | None = None, end: IsoDate | None = None):
     """Newest first. Roles that see prices only (administrators, production managers,
     sales)."""
     _check_sees_prices(request.auth)
@@ -285,7 +301,7 @@ def list_prices(request, metal: Metal | None = None, currency: str | None = None
 
 @metal_router.get("/metal/prices/on", response=list[MetalPriceOut],
                   summary="The price of each metal on a date")
-def prices_on_date(request, date: dt.date | None = None, metal: Metal | None = None,
+def prices_on_date(request, date: IsoDate | None = None, metal: Metal | None = None,
                    currency: str | None = None):
     """For each metal, the latest price on or before `date` (today by default): the price a
     balance is valued at on that date."""
@@ -374,7 +390,7 @@ def list_locations(request, kind: LocationKind | None = None):
 
 @metal_router.get("/metal/balances", response=BalancesOut,
                   summary="Metal held per location and alloy, now or at any moment")
-def metal_balances(request, at: dt.datetime | None = None, location_id: int | None = None,
+def metal_balances(request, at: IsoDateTime | None = None, location_id: int | None = None,
                    physical_only: bool = True):
     """Alloy and fine grams per location and alloy (empty balances left out), and the fine
     metal per metal. Roles that see prices also get the value at the price of that date.
@@ -467,8 +483,8 @@ def _workshop_for_materials(user, workshop_id: int) -> Workshop:
 
 @metal_router.get("/workshops/{workshop_id}/metal-statement", response=StatementOut,
                   summary="A workshop's metal statement for a period")
-def workshop_statement(request, workshop_id: int, start: dt.date | None = None,
-                       end: dt.date | None = None):
+def workshop_statement(request, workshop_id: int, start: IsoDate | None = None,
+                       end: IsoDate | None = None):
     """Per alloy: opening balance, issued, returned in pieces, returned as scrap (filings,
     sweeps, button), loss booked and closing balance; the jobs settled in the period with
     their loss against the allowance; slips still in transit. This month by default."""
@@ -492,7 +508,7 @@ class LossOut(Schema):
 
 @metal_router.get("/metal/losses", response=list[LossOut],
                   summary="Metal losses per workshop and operation")
-def metal_losses(request, start: dt.date | None = None, end: dt.date | None = None):
+def metal_losses(request, start: IsoDate | None = None, end: IsoDate | None = None):
     """Jobs settled in the period (this month by default): metal issued, lost and allowed per
     workshop and operation. A workshop member sees their own."""
     start, end = _period(start, end)
@@ -601,7 +617,7 @@ def purchase_metal(request, payload: PurchaseIn):
 @paginate(Pagination)
 def list_metal_entries(request, location_id: int | None = None, alloy: str | None = None,
                        slip_id: int | None = None, kind: EntryKind | None = None,
-                       start: dt.date | None = None, end: dt.date | None = None):
+                       start: IsoDate | None = None, end: IsoDate | None = None):
     """Newest first. Every movement in or out of a location you may see; filter by location,
     alloy code, slip, kind and date range."""
     rows = MetalEntry.objects.visible_to(request.auth)
@@ -1523,7 +1539,7 @@ def record_breakage(request, payload: BreakageIn):
 
 @stones_router.get("/stones/breakage-rates", response=list[BreakageRateOut],
                    summary="Breakage rate per workshop and stone type")
-def breakage_rates(request, start: dt.date | None = None, end: dt.date | None = None):
+def breakage_rates(request, start: IsoDate | None = None, end: IsoDate | None = None):
     """Stones received by each workshop and broken or lost there, over a period (all time
     unless both `start` and `end` are given). A workshop member sees their own."""
     if start or end:
