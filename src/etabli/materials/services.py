@@ -916,8 +916,12 @@ def _book_metal_receipt(slip, ln, received, diff, transit, destination, differen
     fine_sent = entry.fine_g
     fine_received = None
     if received:
+        # Split the fine grams in transit so that each part holds no more fine metal than
+        # alloy: what was sent may carry a rounding milligram more than its nominal fine
+        # weight (the last grams of a place), which must not land on a 1 mg difference.
         fine_received = fine_sent if diff == 0 else min(
-            fine_sent, ledger.units.fine_g(received, ln.alloy.fineness_permille))
+            fine_sent, received,
+            max(ledger.units.fine_g(received, ln.alloy.fineness_permille), fine_sent - diff))
         if diff > 0:
             ledger.post_metal(kind=EntryKind.RECEIPT, alloy=ln.alloy, alloy_g=received,
                               fine_g=fine_received, source=transit, destination=destination,
