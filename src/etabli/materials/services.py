@@ -1138,7 +1138,10 @@ def stock_take_post(*, actor, stock_take_id: Any, reason: str = "") -> StockTake
                        code="already_posted")
     reason = clean_text(reason, "reason")
     lines = list(take.lines.select_related("alloy"))
-    book_now = {b.alloy_id: b.alloy_g for b in MetalBalance.objects.filter(location=take.location)}
+    # Locked (in the ledger's order, by id) so that the book compared with the count is still
+    # the book when the adjustment is posted: two counts posted at once adjust the place once.
+    book_now = {b.alloy_id: b.alloy_g for b in MetalBalance.objects.select_for_update()
+                .filter(location=take.location).order_by("id")}
     for ln in lines:
         if book_now.get(ln.alloy_id, Decimal("0")) != ln.book_g:
             raise Conflict(
