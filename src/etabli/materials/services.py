@@ -168,10 +168,7 @@ def get_alloy(code: Any, field: str = "alloy") -> Alloy:
 
 
 def _visible_workshop(actor, workshop_id: Any) -> Workshop:
-    try:
-        pk = int(workshop_id)
-    except (TypeError, ValueError):
-        pk = None
+    pk = _int_or_none(workshop_id)
     workshop = Workshop.objects.visible_to(actor).filter(pk=pk).first() if pk else None
     if workshop is None:
         raise NotFound(_("No workshop with id %(id)s.") % {"id": workshop_id})
@@ -611,9 +608,12 @@ def material_issue(*, actor, workshop_id: Any, operation: str = "",
 
 
 def _int_or_none(value: Any) -> int | None:
+    # int() would read True as 1 and 1.5 as 1: an id is a whole number, nothing else.
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
