@@ -347,7 +347,8 @@ def metal_prices_import(*, actor, text: str, source: str = "CSV import") -> int:
             details={"field": "file"})
     source = clean_text(source, "source", 80)
     written = 0
-    for number, raw in enumerate(reader, start=2):
+    for raw in reader:
+        number = reader.line_num  # the file's line, blank lines included, for the message
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()
                if k is not None}
         if not any(row.values()):
