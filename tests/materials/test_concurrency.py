@@ -10,8 +10,11 @@ one movement vanishes from the balance while both entries exist (balance ≠ sum
 120 g issued out of 100 g, fine metal no longer summing to zero). Allocations likewise read the
 free stones, then insert: both would see 10 free and reserve 6 each. Under READ COMMITTED the
 lock makes the second transaction wait and re-read the committed row, so it sees 40 g and is
-refused. (Checked by hand by patching `QuerySet.select_for_update` to return the queryset
-unchanged: the over-issue race then lets both through and the balances drift.)
+refused. (Checked by hand by replacing `ledger._lock_metal_balances` with an unlocked read:
+the many-threads test then fails with lost updates, transit "holding 0 g" of slips in it.)
+Issues and returns also queue on their slip number's sequence row, so the over-issue and vault
+races would pass on that lock alone; the receipts in the many-threads test, the breakages and
+the stock-takes take no number and rely on the balance locks only.
 
 SQLite takes the database write lock at the start of every transaction (IMMEDIATE), so there is
 no interleaving to test there: these tests run on PostgreSQL only.
