@@ -163,7 +163,7 @@ def test_one_order_from_intake_to_reception(house_setup, person, shots, live_ser
     page.get_by_label("Quantity").fill("1")
     page.get_by_label("Size").fill("52")
     page.get_by_label("Alloy").select_option("750y")
-    page.get_by_label("Stones").fill("1 diamond 1.00 ct, G VS1, 6-claw setting")
+    page.get_by_label("Stones", exact=True).fill("1 diamond 1.00 ct, G VS1, 6-claw setting")
     sales.submit(page.get_by_role("button", name="Add the line"))
     expect(page.locator(".messages")).to_contain_text("Line saved.")
     expect(page.locator("table")).to_contain_text("Solitaire ring, 1 ct")
