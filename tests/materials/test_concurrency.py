@@ -202,3 +202,18 @@ def test_breakages_racing_for_the_stones_a_setter_holds_never_overdraw_it():
     assert sum(not isinstance(r, Exception) for r in results) == 3, results
     assert all(isinstance(r, Conflict) for r in results if isinstance(r, Exception))
     assert_ledgers_consistent()
+
+
+def test_the_same_submission_sent_twice_at_once_records_one_slip():
+    h = HouseSetup.build()
+    services.metal_purchase(actor=h.manager, alloy="750y", weight_g="100")
+    results = _race(lambda i: services.material_issue(
+        actor=h.manager, workshop_id=h.caster.pk, client_ref="bench-ipad-42",
+        metal=[{"alloy": "750y", "weight_g": "10"}]), threads=4)
+    for r in results:
+        # Either the slip (recorded, or found already recorded) or a clear 409: never a crash.
+        assert isinstance(r, MaterialSlip) or (isinstance(r, Conflict)
+                                               and r.code == "duplicate_submission"), results
+    assert MaterialSlip.objects.filter(client_ref="bench-ipad-42").count() == 1
+    assert _vault_g() == D("90.000")
+    assert_ledgers_consistent()

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q as models_q
 from django.db.models import Sum
 from django.utils import timezone
@@ -179,11 +179,14 @@ def _tolerance_g() -> Decimal:
     return Decimal(str(settings.ETABLI_WEIGHT_TOLERANCE_G))
 
 
-def _existing_slip(client_ref: str | None, kind: str) -> MaterialSlip | None:
+def _existing_slip(client_ref: str | None, kind: str, actor=None) -> MaterialSlip | None:
     if client_ref is None:
         return None
     slip = MaterialSlip.objects.filter(client_ref=client_ref).first()
-    if slip is not None and slip.kind != kind:
+    # Someone else's slip is never handed back on a repeat: it may be another workshop's.
+    if slip is not None and (slip.kind != kind or (
+            actor is not None
+            and not MaterialSlip.objects.visible_to(actor).filter(pk=slip.pk).exists())):
         raise Conflict(_("This client_ref was already used for a different slip."),
                        details={"field": "client_ref"})
     return slip
@@ -467,6 +470,21 @@ def _new_slip(*, actor, kind: str, workshop: Workshop, source: Location, destina
               client_ref: str | None = None, casting_tree: CastingTree | None = None,
               closes_issue: bool = False) -> MaterialSlip:
     prefix = {SlipKind.ISSUE: "MI", SlipKind.RETURN: "MR", SlipKind.REFINER: "MF"}[kind]
+    try:
+        with transaction.atomic():
+            return _create_slip(prefix, actor=actor, kind=kind, workshop=workshop,
+                                source=source, destination=destination, operation=operation,
+                                issue=issue, comment=comment, client_ref=client_ref,
+                                casting_tree=casting_tree, closes_issue=closes_issue)
+    except IntegrityError as exc:
+        # The same submission, sent twice at the same moment: the other one won.
+        raise Conflict(_("This submission (client_ref %(ref)s) has just been recorded by "
+                         "another request.") % {"ref": client_ref},
+                       code="duplicate_submission", details={"field": "client_ref"}) from exc
+
+
+def _create_slip(prefix, *, actor, kind, workshop, source, destination, operation, issue,
+                 comment, client_ref, casting_tree, closes_issue) -> MaterialSlip:
     return MaterialSlip.objects.create(
         number=yearly_reference(prefix), kind=kind, workshop=workshop, from_location=source,
         to_location=destination, operation=operation, issue=issue, sent_by=actor,
