@@ -179,3 +179,26 @@ def test_delivered_piece_takes_its_metal_and_stones_out_of_production(house_setu
     delivered = Location.objects.get(kind=LocationKind.DELIVERED)
     assert MetalBalance.objects.get(location=delivered).alloy_g == D("9.500")
     _conserved()
+
+
+@pytest.mark.django_db
+def test_losses_report_costs_the_same_for_one_job_or_many(house_setup,
+                                                          django_assert_max_num_queries):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    h = house_setup
+    services.metal_purchase(actor=h.manager, alloy="750y", weight_g="100")
+    for _ in range(6):
+        slip = services.material_issue(actor=h.manager, workshop_id=h.polisher.pk,
+                                       operation="polishing",
+                                       metal=[{"alloy": "750y", "weight_g": "5"}])
+        services.material_slip_receive(actor=h.polisher_member, slip_id=slip.pk,
+                                       lines=[{"line_id": slip.lines.get().pk,
+                                               "weight_g": "5"}])
+        services.material_issue_settle(actor=h.manager, issue_id=slip.pk)
+    today = timezone.localdate()
+    with django_assert_max_num_queries(3):
+        (row,) = selectors.losses_by_workshop(h.manager, today - dt.timedelta(days=1), today)
+    assert (row.jobs, row.issued_g, row.loss_g) == (6, D("30.000"), D("30.000"))
