@@ -128,6 +128,8 @@ def test_stones_allocated_issued_broken_and_set(house_setup):
         actor=h.manager, slip_id=ret.pk,
         lines=[{"line_id": ln.pk, "count": ln.stone_count, "carats": str(ln.carats_sent)}
                for ln in ret.lines.all()])
+    alloc.refresh_from_db()
+    assert (alloc.status, alloc.count_set) == ("set", 10)
     balances = {b.location.kind: (b.count, b.carats) for b in selectors.lot_balances(lot)}
     assert balances[LocationKind.VAULT] == (39, D("3.900"))
     assert balances[LocationKind.IN_PIECES] == (10, D("1.000"))

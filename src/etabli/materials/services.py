@@ -1086,6 +1086,11 @@ def _settle(actor, issue: MaterialSlip) -> MaterialSlip:
                           source=ledger.location(LocationKind.LOSS), destination=issue.to_location,
                           actor=actor, at=now, slip=issue, operation=issue.operation,
                           comment=_("Gain on slip %(slip)s") % {"slip": issue.number})
+    # The job is closed: stones issued for pieces are now either in their piece or not.
+    for alloc in StoneAllocation.objects.select_for_update().filter(
+            slip=issue, status=AllocationStatus.ISSUED):
+        alloc.status = AllocationStatus.SET if alloc.count_set else AllocationStatus.RELEASED
+        alloc.save(update_fields=["status"])
     pct = allowance_percent(issue.workshop, issue.operation)
     issue.settled_at = now
     issue.loss_g = loss
