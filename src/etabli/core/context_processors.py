@@ -33,7 +33,10 @@ def etabli(request):
     nav = []
     if user is not None and user.is_authenticated:
         path = request.path
-        nav = [{"label": label, "url": url,
-                "active": path == url or (url != "/" and path.startswith(url))}
-               for label, url in _items(user)]
+        items = _items(user)
+        matches = [url for _label, url in items
+                   if path == url or (url != "/" and path.startswith(url))]
+        # The most specific entry is the current one (/workshop/materials/ over /workshop/).
+        current = max(matches, key=len) if matches else None
+        nav = [{"label": label, "url": url, "active": url == current} for label, url in items]
     return {"house_name": settings.ETABLI_HOUSE_NAME, "nav_items": nav}
