@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import refiner_views, views
 
 app_name = "materials"
 
@@ -28,6 +28,7 @@ urlpatterns = [
     path("stock-takes/new/", views.stock_take_new, name="stock_take_new"),
     path("stock-takes/<int:take_id>/", views.stock_take, name="stock_take"),
     path("stock-takes/<int:take_id>/post/", views.stock_take_post, name="stock_take_post"),
+    path("refiner/", refiner_views.refiner, name="refiner"),
     path("casting/", views.casting_list, name="casting_trees"),
     path("casting/new/", views.casting_new, name="casting_new"),
     path("casting/<int:tree_id>/", views.casting_tree, name="casting_tree"),
