@@ -99,7 +99,7 @@ class PurchaseForm(RefForm):
 
     def __init__(self, *args, alloys=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["alloy"].choices = _choices(((a.code, a.name) for a in alloys), "—")
+        self.fields["alloy"].choices = _choices(((a.code, _(a.name)) for a in alloys), "—")
 
 
 class AllowanceForm(forms.Form):
@@ -114,7 +114,7 @@ class AllowanceForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["workshop_id"].choices = _choices(((w.pk, w.name) for w in workshops),
                                                       _("House default (every workshop)"))
-        self.fields["operation"].choices = _choices(((o.code, o.name) for o in operations), "—")
+        self.fields["operation"].choices = _choices(((o.code, _(o.name)) for o in operations), "—")
 
 
 class AlloyForm(forms.Form):
@@ -161,8 +161,8 @@ class IssueForm(RefForm):
     def __init__(self, *args, workshops=(), operations=(), alloys=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["workshop_id"].choices = _choices(((w.pk, w.name) for w in workshops), "—")
-        self.fields["operation"].choices = _choices(((o.code, o.name) for o in operations), "—")
-        self.fields["alloy"].choices = _choices(((a.code, a.name) for a in alloys), "—")
+        self.fields["operation"].choices = _choices(((o.code, _(o.name)) for o in operations), "—")
+        self.fields["alloy"].choices = _choices(((a.code, _(a.name)) for a in alloys), "—")
         for i in range(1, ISSUE_WEIGHT_LINES + 1):
             self.fields[f"weight_g_{i}"] = weight_field(
                 _("Weight, line %(n)s (g)") % {"n": i}, required=i == 1,
@@ -286,7 +286,7 @@ class CastingTreeForm(forms.Form):
     def __init__(self, *args, workshops=(), alloys=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["workshop_id"].choices = _choices(((w.pk, w.name) for w in workshops), "—")
-        self.fields["alloy"].choices = _choices(((a.code, a.name) for a in alloys), "—")
+        self.fields["alloy"].choices = _choices(((a.code, _(a.name)) for a in alloys), "—")
 
 
 class CastingIssueForm(RefForm):

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 MG = Decimal("0.001")
 
@@ -170,9 +171,10 @@ class SlipKind(models.TextChoices):
 
 
 class SlipStatus(models.TextChoices):
-    SENT = "sent", _("Sent")
-    RECEIVED = "received", _("Received")
-    CANCELLED = "cancelled", _("Cancelled")
+    # A slip ("bon") is masculine in French, a piece feminine: their statuses are told apart.
+    SENT = "sent", pgettext_lazy("material slip status", "Sent")
+    RECEIVED = "received", pgettext_lazy("material slip status", "Received")
+    CANCELLED = "cancelled", pgettext_lazy("material slip status", "Cancelled")
 
 
 class SlipQuerySet(models.QuerySet):

@@ -25,7 +25,7 @@ class RefinerSendForm(RefForm):
 
     def __init__(self, *args, alloys=(), **kwargs):
         super().__init__(*args, **kwargs)
-        choices = _choices(((a.code, a.name) for a in alloys), "—")
+        choices = _choices(((a.code, _lazy(a.name)) for a in alloys), "—")
         for i in range(1, LINES + 1):
             self.fields[f"alloy_{i}"] = forms.ChoiceField(label=_lazy("Alloy"), choices=choices,
                                                           required=i == 1)
@@ -47,7 +47,7 @@ class RefinerSettleForm(forms.Form):
 
     def __init__(self, *args, alloys=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["alloy"].choices = _choices(((a.code, a.name) for a in alloys), "—")
+        self.fields["alloy"].choices = _choices(((a.code, _lazy(a.name)) for a in alloys), "—")
 
 
 @house_materials_page

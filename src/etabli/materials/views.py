@@ -395,7 +395,7 @@ def allowances(request):
                 return redirect("materials:allowances")
         else:
             _invalid(request)
-    names = {o.code: o.name for o in operations}
+    names = {o.code: _(o.name) for o in operations}
     rows = list(LossAllowance.objects.select_related("workshop")
                 .order_by("operation", "workshop__name"))
     for r in rows:
@@ -740,7 +740,7 @@ def losses(request):
     today = timezone.localdate()
     form, start, end = _period(request, (today.replace(month=1, day=1), today))
     rows = selectors.losses_by_workshop(request.user, start, end)
-    names = {o.code: o.name for o in _operations()}
+    names = {o.code: _(o.name) for o in _operations()}
     for r in rows:
         r.operation_name = names.get(r.operation, r.operation or "—")
         r.over_limit = r.loss_g > r.allowance_g if r.allowance_g else False
