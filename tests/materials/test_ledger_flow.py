@@ -204,3 +204,19 @@ def test_losses_report_costs_the_same_for_one_job_or_many(house_setup,
     with django_assert_max_num_queries(3):
         (row,) = selectors.losses_by_workshop(h.manager, today - dt.timedelta(days=1), today)
     assert (row.jobs, row.issued_g, row.loss_g) == (6, D("30.000"), D("30.000"))
+
+
+@pytest.mark.django_db
+def test_ledger_entries_and_tracking_events_are_never_rewritten(house_setup):
+    from etabli.production.models import TrackingEvent
+
+    h = house_setup
+    entry = services.metal_purchase(actor=h.manager, alloy="750y", weight_g="1")
+    entry.alloy_g = D("2")
+    with pytest.raises(ValueError, match="append-only"):
+        entry.save()
+    piece = h.launched_piece()
+    h.advance(piece)
+    event = TrackingEvent.objects.filter(piece=piece).first()
+    with pytest.raises(ValueError, match="append-only"):
+        event.save()

@@ -5,6 +5,17 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+class AppendOnly:
+    """For history rows (tracking events, ledger entries): written once, never changed."""
+
+    append_only_message = "These rows are append-only."
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValueError(self.append_only_message)
+        super().save(*args, **kwargs)
+
+
 class Sequence(models.Model):
     """Counters for human-readable numbers (order references, serials, slip numbers).
 

@@ -18,6 +18,8 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from etabli.core.models import AppendOnly
+
 MG = Decimal("0.001")
 
 
@@ -361,8 +363,10 @@ class MetalEntryQuerySet(models.QuerySet):
         return self.filter(Q(from_location__in=locations) | Q(to_location__in=locations))
 
 
-class MetalEntry(models.Model):
+class MetalEntry(AppendOnly, models.Model):
     """One movement of one alloy from one location to another. Append-only."""
+
+    append_only_message = "Ledger entries are append-only."
 
     occurred_at = models.DateTimeField(db_index=True, verbose_name=_("occurred at"))
     kind = models.CharField(max_length=12, choices=EntryKind.choices, verbose_name=_("kind"))
@@ -408,10 +412,6 @@ class MetalEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.alloy_id} {self.alloy_g} g {self.from_location_id}→{self.to_location_id}"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None and not kwargs.get("force_insert"):
-            raise ValueError("Ledger entries are append-only.")
-        super().save(*args, **kwargs)
 
 
 class MetalBalance(models.Model):
@@ -736,8 +736,10 @@ class StoneEntryQuerySet(models.QuerySet):
         return self.filter(Q(from_location__in=locations) | Q(to_location__in=locations))
 
 
-class StoneEntry(models.Model):
+class StoneEntry(AppendOnly, models.Model):
     """One movement of stones of a lot from one location to another. Append-only."""
+
+    append_only_message = "Ledger entries are append-only."
 
     occurred_at = models.DateTimeField(db_index=True, verbose_name=_("occurred at"))
     kind = models.CharField(max_length=12, choices=EntryKind.choices, verbose_name=_("kind"))
@@ -779,10 +781,6 @@ class StoneEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.lot_id} {self.count} ({self.carats} ct)"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None and not kwargs.get("force_insert"):
-            raise ValueError("Ledger entries are append-only.")
-        super().save(*args, **kwargs)
 
 
 class StoneBalance(models.Model):

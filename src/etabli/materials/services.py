@@ -644,15 +644,18 @@ def _visible_lot(actor, lot_id: Any, field: str) -> StoneLot:
     return lot
 
 
+def lot_free_in_vault(lot: StoneLot) -> tuple[int, Decimal]:
+    """Stones of a lot in the vault that are not reserved for a piece."""
+    held_count, held_ct = ledger.stone_balance(lot, ledger.location(LocationKind.VAULT))
+    reserved = (StoneAllocation.objects.filter(lot=lot, status=AllocationStatus.RESERVED)
+                .aggregate(n=Sum("count"), ct=Sum("carats")))
+    return held_count - (reserved["n"] or 0), held_ct - q3(reserved["ct"])
+
+
 def _check_unreserved(lot: StoneLot, count: int, carats: Decimal) -> None:
     """Loose stones issued from a lot may not dip into stones reserved for pieces."""
     StoneLot.objects.select_for_update().filter(pk=lot.pk).first()
-    vault = ledger.location(LocationKind.VAULT)
-    held_count, held_ct = ledger.stone_balance(lot, vault)
-    reserved = (StoneAllocation.objects.filter(lot=lot, status=AllocationStatus.RESERVED)
-                .aggregate(n=Sum("count"), ct=Sum("carats")))
-    free_count = held_count - (reserved["n"] or 0)
-    free_ct = held_ct - q3(reserved["ct"])
+    free_count, free_ct = lot_free_in_vault(lot)
     if count > free_count or carats > free_ct:
         raise Conflict(
             _("Lot %(lot)s has %(count)s stones (%(carats)s ct) in the vault that are not "

@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -38,7 +37,7 @@ from .services import (
     clean_carats,
     clean_count,
     clean_text,
-    q3,
+    lot_free_in_vault,
 )
 
 LOT_TEXT_FIELDS = {"sieve": 20, "colour": 30, "clarity": 30, "certificate_lab": 20,
@@ -110,14 +109,6 @@ def _positive_decimal(value: Any, field: str, maximum: Decimal, step: Decimal) -
         raise ValidationFailed(_("%(field)s must be more than 0 and at most %(max)s.")
                                % {"field": field, "max": maximum}, details={"field": field})
     return number.quantize(step)
-
-
-def lot_free_in_vault(lot: StoneLot) -> tuple[int, Decimal]:
-    """Stones of a lot in the vault that are not reserved for a piece."""
-    held_count, held_ct = ledger.stone_balance(lot, ledger.location(LocationKind.VAULT))
-    reserved = (StoneAllocation.objects.filter(lot=lot, status=AllocationStatus.RESERVED)
-                .aggregate(n=Sum("count"), ct=Sum("carats")))
-    return held_count - (reserved["n"] or 0), held_ct - q3(reserved["ct"])
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from etabli.core.models import AppendOnly
 from etabli.workshops.models import StepKind
 
 
@@ -284,8 +285,10 @@ class TrackingEventQuerySet(models.QuerySet):
         return self.filter(piece__in=Piece.objects.visible_to(user))
 
 
-class TrackingEvent(models.Model):
+class TrackingEvent(AppendOnly, models.Model):
     """An append-only fact about a piece. Never updated, never deleted."""
+
+    append_only_message = "Tracking events are append-only."
 
     piece = models.ForeignKey(Piece, on_delete=models.PROTECT, related_name="events",
                               verbose_name=_("piece"))
@@ -327,11 +330,6 @@ class TrackingEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.piece_id}:{self.kind}@{self.occurred_at:%Y-%m-%d %H:%M}"
 
-    def save(self, *args, **kwargs):
-        # Append-only: an event, once written, is history.
-        if self.pk is not None and not kwargs.get("force_insert"):
-            raise ValueError("Tracking events are append-only.")
-        super().save(*args, **kwargs)
 
 
 class TransferStatus(models.TextChoices):
