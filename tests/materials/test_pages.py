@@ -670,3 +670,19 @@ def test_done_means_casting_tree_of_rings_through_the_pages(h, as_user):
     # …but not on the dashboard of a role that does not keep the vault.
     assert "Jobs over their loss allowance" not in text(
         as_user("sales").get(reverse("production:dashboard")))
+
+
+def test_slip_pages_name_the_operation_in_the_readers_language(as_user, h):
+    from django.utils import translation
+
+    services.metal_purchase(actor=h.manager, alloy="750y", weight_g="10")
+    slip = services.material_issue(actor=h.manager, workshop_id=h.caster.pk, operation="casting",
+                                   metal=[{"alloy": "750y", "weight_g": "5"}])
+    with translation.override("fr"):
+        casting_fr = translation.gettext("Casting")
+    assert casting_fr != "Casting"
+    h.manager.language = "fr"
+    h.manager.save(update_fields=["language"])
+    client = as_user("manager")
+    for url in (reverse("materials:slips"), reverse("materials:slip", args=[slip.pk])):
+        assert casting_fr in client.get(url).content.decode()

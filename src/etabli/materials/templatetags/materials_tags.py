@@ -5,10 +5,12 @@ import datetime as dt
 from django import template
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from etabli.materials import selectors
 from etabli.materials.access import manages_materials
 from etabli.materials.models import MaterialSlip
+from etabli.reference_data import OPERATIONS
 
 register = template.Library()
 
@@ -30,3 +32,20 @@ def materials_flags(context):
             | Q(weight_flagged=True, received_at__gte=since)).exists():
         return {"show": False}
     return {"show": True, "flags": selectors.flags(user, days=FLAG_DAYS)}
+
+
+_REFERENCE_OPERATIONS = {code: name for code, name, _step in OPERATIONS}
+
+
+@register.filter
+def operation_label(code: str) -> str:
+    """An operation's name in the reader's language: the reference operations without a query,
+    one the house added by its own name, else the code as stored."""
+    if not code:
+        return ""
+    if code in _REFERENCE_OPERATIONS:
+        return gettext(_REFERENCE_OPERATIONS[code])
+    from etabli.workshops.models import Operation
+
+    name = Operation.objects.filter(code=code).values_list("name", flat=True).first()
+    return gettext(name) if name else code
