@@ -40,6 +40,7 @@ from etabli.production.services import (
 from etabli.workshops.models import StepKind, Workshop
 from etabli.workshops.selectors import house as house_workshop
 from etabli.workshops.services import workshop_create
+from tests import gate_support
 
 _seq = itertools.count(1)
 
@@ -250,13 +251,19 @@ class HouseSetup:
         if run.status == StepStatus.READY and piece.location_id != run.workshop_id:
             sender = self.actor_at(piece.location_id, step)
             weights = {piece.pk: weight_g} if weight_g is not None else None
+            gate_support.before_send(self, piece, run)
             return pieces_send(actor=sender, piece_ids=[piece.pk], weights_g=weights)
         here = self.actor_at(run.workshop_id, step)
         if run.status == StepStatus.IN_TRANSIT:
             return piece_receive(actor=here, piece_id=piece.pk, weight_g=weight_g)
         if run.status in (StepStatus.READY, StepStatus.RECEIVED):
+            gate_support.before_start(self, piece, run)
             return piece_start(actor=here, piece_id=piece.pk)
         if run.status == StepStatus.IN_PROGRESS:
+            gate_support.before_complete(self, piece, run)
+            run.refresh_from_db()
+            if run.status != StepStatus.IN_PROGRESS:  # the gate's own work ended the step
+                return None
             return piece_complete(actor=here, piece_id=piece.pk, weight_g=weight_g)
         return piece_release(actor=self.manager, piece_id=piece.pk)
 

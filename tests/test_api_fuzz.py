@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
@@ -17,9 +18,11 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance, status_c
 
 from etabli.accounts.models import ApiToken
 from etabli.accounts.services import token_create
+from etabli.documents.services import document_upload
 from etabli.orders.services import change_request_create
 from etabli.production.models import StepStatus, Transfer
 from etabli.wsgi import application
+from tests.documents import files as sample_files
 from tests.factories import HouseSetup
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
@@ -79,6 +82,8 @@ def world(django_db_setup, django_db_blocker):
         h.walk(at_setter, to="setting", arrive=True)
         h.walk(at_caster, to="prototyping", arrive=True)
         draft = h.draft_order()
+        photo = document_upload(actor=h.sales, order_id=order.pk, piece_id=at_caster.pk,
+                                uploaded_file=SimpleUploadedFile("ring.jpg", sample_files.jpeg()))
         spare_token, _key = token_create(actor=h.sales, user=h.sales, name="spare")
         cr = change_request_create(actor=h.sales, order_id=order.pk, description="Engraving")
         # Real ids for the path parameters of the random examples (see the test).
@@ -89,6 +94,7 @@ def world(django_db_setup, django_db_blocker):
             "piece_id": at_caster.pk, "serial": at_caster.serial,
             "run_id": at_caster.runs.filter(status=StepStatus.PENDING).first().pk,
             "transfer_id": Transfer.objects.filter(to_workshop=h.caster).first().pk,
+            "document_id": photo.pk,
         }
         h.keys = Keys()
         yield h

@@ -65,6 +65,11 @@ INSTALLED_APPS = [
     "etabli.materials",
     "etabli.documents",
     "etabli.production",
+    "etabli.design",
+    "etabli.stonesetting",
+    "etabli.finishing",
+    "etabli.quality",
+    "etabli.shipping",
 ]
 
 MIDDLEWARE = [
@@ -164,6 +169,38 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Uploaded documents on S3-compatible storage (AWS S3, MinIO, Scaleway, OVH…) when a bucket is
+# named. Objects stay private: files are always served through the access-checked
+# /documents/<token>/ view, never from a bucket URL.
+ETABLI_S3_BUCKET = os.environ.get("ETABLI_S3_BUCKET", "").strip()
+
+
+def s3_storage(bucket: str, *, endpoint_url: str = "", region: str = "", access_key_id: str = "",
+               secret_access_key: str = "", addressing_style: str = "") -> dict:
+    """The STORAGES entry for documents in an S3-compatible bucket."""
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint_url or None,
+        "region_name": region or None,
+        "access_key": access_key_id or None,
+        "secret_key": secret_access_key or None,
+        # Other providers than AWS usually want path-style addresses.
+        "addressing_style": addressing_style or ("path" if endpoint_url else None),
+        "default_acl": None,  # the bucket's own (private) policy; never public-read
+        "querystring_auth": True,  # any URL ever made would be signed and short-lived
+        "querystring_expire": 300,
+        "file_overwrite": False,
+        "object_parameters": {"CacheControl": "private"},
+    }}
+
+
+if ETABLI_S3_BUCKET:
+    STORAGES["default"] = s3_storage(
+        ETABLI_S3_BUCKET, endpoint_url=os.environ.get("ETABLI_S3_ENDPOINT_URL", "").strip(),
+        region=os.environ.get("ETABLI_S3_REGION", "").strip(),
+        access_key_id=os.environ.get("ETABLI_S3_ACCESS_KEY_ID", "").strip(),
+        secret_access_key=os.environ.get("ETABLI_S3_SECRET_ACCESS_KEY", "").strip(),
+        addressing_style=os.environ.get("ETABLI_S3_ADDRESSING_STYLE", "").strip())
 WHITENOISE_USE_FINDERS = True
 
 SESSION_COOKIE_HTTPONLY = True
@@ -182,6 +219,22 @@ ETABLI_BUFFER_MIN_DAYS = int(os.environ.get("ETABLI_BUFFER_MIN_DAYS", "2"))
 ETABLI_WEIGHT_TOLERANCE_G = os.environ.get("ETABLI_WEIGHT_TOLERANCE_G", "0.050")
 # Whether client contacts see the names of the workshops making their pieces (off: plain words).
 ETABLI_CLIENT_SEES_WORKSHOPS = _env_bool("ETABLI_CLIENT_SEES_WORKSHOPS", False)
+
+# The house as it appears on printed documents (launch sheets, invoices, care cards…).
+ETABLI_HOUSE_ADDRESS = os.environ.get("ETABLI_HOUSE_ADDRESS",
+                                      "12 rue de la Paix\n75002 Paris\nFrance")
+ETABLI_HOUSE_LOGO = os.environ.get("ETABLI_HOUSE_LOGO", "")  # path to a PNG/JPEG file
+ETABLI_HOUSE_VAT_NUMBER = os.environ.get("ETABLI_HOUSE_VAT_NUMBER", "")
+ETABLI_HOUSE_EMAIL = os.environ.get("ETABLI_HOUSE_EMAIL", "")
+ETABLI_HOUSE_PHONE = os.environ.get("ETABLI_HOUSE_PHONE", "")
+# VAT charged on invoices, in percent.
+ETABLI_VAT_PERCENT = os.environ.get("ETABLI_VAT_PERCENT", "20")
+# Design rounds sent to a client before a warning shows.
+ETABLI_DESIGN_ROUND_LIMIT = int(os.environ.get("ETABLI_DESIGN_ROUND_LIMIT", "3"))
+# Country whose hallmarking law (and weight exemptions) applies to the house's pieces.
+ETABLI_HALLMARK_COUNTRY = os.environ.get("ETABLI_HALLMARK_COUNTRY", "FR").upper()
+# Largest uploaded document, in megabytes.
+ETABLI_MAX_UPLOAD_MB = int(os.environ.get("ETABLI_MAX_UPLOAD_MB", "25"))
 
 LOGGING = {
     "version": 1,

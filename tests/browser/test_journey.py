@@ -106,8 +106,20 @@ def _workshop_action(p: Person, name: str | re.Pattern, done: str) -> None:
 
 
 def _work_at_workshop(p: Person, shots, serial: str, who: str, step: str, next_name: str,
-                      after_receive=None):
-    """Receive, start, complete and send on, as one workshop member on their phone."""
+                      after_receive=None, *, h=None, piece=None):
+    """Receive, start, complete and send on, as one workshop member on their phone.
+
+    With `h` and `piece`, each step's own rules are met before the buttons are tapped (a
+    checked setting plan, a passing control, finishing records, a signed inspection), the
+    way `HouseSetup.advance` does; the pages for those: test_steps_journey.
+    """
+    from tests import gate_support
+
+    def gate(hook):
+        if h is not None:
+            piece.refresh_from_db()
+            hook(h, piece, h.open_run(piece))
+
     page = p.page
     page.goto("/workshop/")
     incoming = page.locator("section.queue-section").filter(has=page.locator("#q-incoming"))
@@ -119,9 +131,12 @@ def _work_at_workshop(p: Person, shots, serial: str, who: str, step: str, next_n
     shots(page, f"{who}-received")
     if after_receive is not None:
         after_receive()
+    gate(gate_support.before_start)
     _workshop_action(p, re.compile(rf"^Start: {re.escape(step)}"), f"{serial} started.")
+    gate(gate_support.before_complete)
     _workshop_action(p, re.compile(rf"^Complete: {re.escape(step)}"), "step completed")
     shots(page, f"{who}-completed")
+    gate(gate_support.before_send)
     _scan(p, serial)  # later, at the dispatch table: the job bag again
     _workshop_action(p, f"Send to {next_name}", f"{serial} sent to {next_name}")
     expect(page).to_have_url(re.compile(r"/workshop/$"))
@@ -269,6 +284,10 @@ def test_one_order_from_intake_to_reception(house_setup, person, shots, live_ser
     page.goto(f"/pieces/{piece.pk}/")
     expect(page.locator("h1")).to_contain_text(serial)
     _house_action(designer, "Start the step")
+    # The client approves the design round (the pages for that: test_steps_journey).
+    from tests.design.support import approve_design
+
+    approve_design(h, piece.line)
     _house_action(designer, "Complete the step")
     shots(page, "designer-design-done")
 
@@ -302,12 +321,14 @@ def test_one_order_from_intake_to_reception(house_setup, person, shots, live_ser
         shots(dash, "manager-dashboard-updated")
 
     _work_at_workshop(caster, shots, serial, "caster", "Manufacturing", h.setter.name,
-                      after_receive=dashboard_caught_up)
+                      after_receive=dashboard_caught_up, h=h, piece=piece)
 
     setter = person(h.setter_member, phone=True)
-    _work_at_workshop(setter, shots, serial, "setter", "Setting", h.polisher.name)
+    _work_at_workshop(setter, shots, serial, "setter", "Setting", h.polisher.name,
+                      h=h, piece=piece)
     polisher = person(h.polisher_member, phone=True)
-    _work_at_workshop(polisher, shots, serial, "polisher", "Finishing & QC", h.house.name)
+    _work_at_workshop(polisher, shots, serial, "polisher", "Finishing & QC", h.house.name,
+                      h=h, piece=piece)
 
     # --- delivery, at the house, by logistics ----------------------------------------------
     logistics = person(h.logistics)
@@ -315,7 +336,22 @@ def test_one_order_from_intake_to_reception(house_setup, person, shots, live_ser
     page.goto(f"/pieces/{piece.pk}/")
     _house_action(logistics, "Receive")
     _house_action(logistics, "Start the step")
-    _house_action(logistics, "Complete the step")
+    # The piece leaves on a shipment: prepared, packed, shipped with its tracking number; its
+    # delivery ends the step.
+    page.goto("/delivery/")
+    page.get_by_role("link", name="Prepare a shipment").click()
+    page.get_by_label("Carrier").fill("Ferrari Group")
+    logistics.submit(page.get_by_role("button", name="Prepare the shipment"))
+    page.get_by_label(f"Case for {serial}").select_option("ring_box")
+    page.get_by_label("Protection").select_option("foam_insert")
+    logistics.submit(page.get_by_role("button", name="Record the packaging"))
+    shipping = page.locator("section", has=page.locator("#h-ship"))
+    shipping.get_by_label("Tracking number").fill("FG 0012 3456 78")
+    logistics.submit(shipping.get_by_role("button", name="Ship", exact=True))
+    page.get_by_label("Signed for by").fill("Mme Roux")
+    logistics.submit(page.get_by_role("button", name="Record the delivery"))
+    expect(page.locator(".messages .msg-success")).to_contain_text("delivered")
+    page.goto(f"/pieces/{piece.pk}/")
     expect(page.locator("h1 .badge")).to_have_text("Delivered")
     shots(page, "logistics-delivered")
 
@@ -340,7 +376,7 @@ def test_one_order_from_intake_to_reception(house_setup, person, shots, live_ser
     # --- what the pages did ----------------------------------------------------------------
     order.refresh_from_db()
     piece.refresh_from_db()
-    assert order.status == OrderStatus.DELIVERED
+    assert order.status == OrderStatus.CLOSED  # delivered and accepted
     assert order.reception_confirmed_at is not None
     assert order.reception_confirmed_by_id == h.client_contact.pk
     assert order.reception_note == "Arrived safely, thanks."

@@ -87,6 +87,14 @@ def test_demo_builds_a_believable_house_once_and_empties_it_on_reset(monkeypatch
     assert active.filter(current_due__lt=timezone.localdate()).exists()
     assert {"open", "assessed", "approved"} <= set(
         ChangeRequest.objects.values_list("status", flat=True))
+    # Delivered orders went out on shipments with tracking numbers and were invoiced; most
+    # receptions closed their order, one reservation was resolved and one is still open.
+    from etabli.shipping.models import FollowUp, Invoice, Shipment
+
+    assert Shipment.objects.filter(status="delivered").exclude(tracking_number="").exists()
+    assert Invoice.objects.filter(status="issued").exists()
+    assert statuses[OrderStatus.CLOSED] > statuses[OrderStatus.DELIVERED] > 0
+    assert sorted(FollowUp.objects.values_list("status", flat=True)) == ["open", "resolved"]
 
     # Written through the services: the cached piece state is what the events say, and
     # nothing happened in the future.

@@ -24,7 +24,8 @@ from etabli.materials.services import metal_price_set
 from etabli.orders.models import OrderLine
 from etabli.production.models import Piece
 from tests.apiclient import API, assert_error, ok
-from tests.factories import default_line
+from tests.documents import files as sample_files
+from tests.factories import default_line, make_user, make_workshop
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -271,14 +272,13 @@ def test_analyse_an_stl_attached_with_the_orders_documents(house_setup, piece, m
     again = cad_services.mesh_analyse(actor=h.designer, document_id=doc.pk)
     assert again.pk == analysis.pk
     pdf = document_upload(actor=h.sales, order_id=piece.order_id,
-                          uploaded_file=upload("sheet.pdf", b"%PDF-1.4 nothing"))
+                          uploaded_file=upload("sheet.pdf", sample_files.pdf()))
     with pytest.raises(NotFound):
         cad_services.mesh_analyse(actor=h.designer, document_id=pdf.pk)
-    garbage = document_upload(actor=h.sales, order_id=piece.order_id,
-                              uploaded_file=upload("fake.stl", b"not a mesh " * 50))
-    with pytest.raises(ValidationFailed):
-        cad_services.mesh_analyse(actor=h.sales, document_id=garbage.pk)
-    assert not MeshAnalysis.objects.filter(document=garbage).exists()
+    with pytest.raises(ValidationFailed):  # not a mesh, whatever its name: refused at upload
+        document_upload(actor=h.sales, order_id=piece.order_id,
+                        uploaded_file=upload("fake.stl", b"not a mesh " * 50))
+    assert not Document.objects.filter(original_name="fake.stl").exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,6 +377,11 @@ def test_entered_theoretical_weight_and_its_guards(house_setup, piece):
 # API
 
 
+def _outsider():
+    """A member of a workshop that is on no piece's route."""
+    return make_user("workshop", workshops=[make_workshop(skills=["setting"])])
+
+
 def _api_upload(client, name, data, **fields):
     return client.client.post(f"{API}/cad", {"file": upload(name, data), **fields},
                               headers=client._headers())
@@ -408,8 +413,8 @@ def test_api_upload_and_read_weights_per_role(house_setup, piece, api, media):
     assert caster["prices_shown"] is False and caster["budget"] is None
     assert all(r["value"] is None and r["currency"] is None for r in caster["estimates"])
     assert {r["alloy"]: r["weight_g"] for r in caster["estimates"]}["750y"] == "15.500"
-    # Another workshop never sees it.
-    assert_error(api(h.setter_member).get(f"/cad/{doc_id}"), 404, "not_found")
+    # A workshop not on the piece's route never sees it.
+    assert_error(api(_outsider()).get(f"/cad/{doc_id}"), 404, "not_found")
     assert_error(api(h.other_client_contact).get(f"/cad/{doc_id}"), 404)
 
 
@@ -489,14 +494,15 @@ def test_cad_page_shows_weights_budget_and_values_to_the_right_people(house_setu
     text = caster.content.decode()
     assert "15.500 g" in text and "697.50" not in text and "EUR" not in text
     assert "budget" not in text.lower() and "Set as theoretical weight" not in text
-    assert _logged_in(h.setter_member).get(url).status_code == 404
+    outsider = _outsider()  # a workshop not on the piece's route
+    assert _logged_in(outsider).get(url).status_code == 404
 
     mesh = _logged_in(h.caster_member).get(reverse("cad:mesh", args=[analysis.document_id]))
     assert mesh.status_code == 200
     assert mesh["Content-Type"] == "application/octet-stream"
     assert mesh["X-Content-Type-Options"] == "nosniff"
     assert b"".join(mesh.streaming_content) == box(10)
-    assert _logged_in(h.setter_member).get(
+    assert _logged_in(outsider).get(
         reverse("cad:mesh", args=[analysis.document_id])).status_code == 404
 
 

@@ -29,10 +29,12 @@ from etabli.orders.models import (
 from etabli.orders.services import change_request_assess, change_request_create
 from etabli.production.models import OrderRouteStep, Piece
 from etabli.workshops.models import StepKind
+from tests.design.support import written_acceptance
+from tests.documents import files as sample_files
 
 pytestmark = pytest.mark.django_db
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
+PNG = sample_files.png(size=(4, 4))  # uploads are decoded: a real image
 PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>x</script></svg>'
 HTML = b"<!doctype html><html><body><script>alert(1)</script></body></html>"
@@ -667,7 +669,7 @@ def test_document_upload_needs_a_file(house_setup, client):
     assert counts() == before
     response = client.post(edit_url(order, "documents"), {
         "kind": "cad", "visibility": "workshops",
-        "files": SimpleUploadedFile("ring.stl", b"\x00" * 84 + b"\x01" * 50)})
+        "files": SimpleUploadedFile("ring.stl", sample_files.stl_binary(1))})
     assert response.status_code == 302
     assert order.documents.get().content_type == "model/stl"
 
@@ -691,10 +693,11 @@ def test_route_bad_input(house_setup, client):
     proto_block = body[body.index(f'id="step-{proto.pk}"'):]
     proto_block = proto_block[:proto_block.index("</li>")]
     assert 'value="other"' not in proto_block
-    # the client's acceptance of the risk needs its reference
+    # the client's acceptance of the risk needs the signed document, not only a reference
     response = client.post(url, {"action": "skip", "step_id": proto.pk,
-                                 f"k{proto.pk}-reason": "client_risk_acceptance"})
-    assert "written acceptance" in " ".join(field_errors(response, f"id_k{proto.pk}-reference"))
+                                 f"k{proto.pk}-reason": "client_risk_acceptance",
+                                 f"k{proto.pk}-reference": "WAIVER-7"})
+    assert "written acceptance" in " ".join(field_errors(response, f"id_k{proto.pk}-document"))
     # another step needs a comment to be skipped
     response = client.post(url, {"action": "skip", "step_id": setting.pk,
                                  f"k{setting.pk}-reason": "other"})
@@ -726,13 +729,19 @@ def test_route_bad_input(house_setup, client):
     response = client.post(url, {"action": "update",
                                  "step_id": route_step(other, StepKind.SETTING).pk})
     assert response.status_code == 404
-    # a good skip with the client's reference, then undo it
+    # a good skip with the client's signed acceptance (a document of the order), then undo it
+    waiver = written_acceptance(h, order)
+    body = text(client.get(url))
+    assert f'<option value="{waiver.pk}">{waiver.original_name}</option>' in body
     response = client.post(url, {"action": "skip", "step_id": proto.pk,
                                  f"k{proto.pk}-reason": "client_risk_acceptance",
-                                 f"k{proto.pk}-reference": "WAIVER-7"})
+                                 f"k{proto.pk}-reference": "WAIVER-7",
+                                 f"k{proto.pk}-document": waiver.pk})
     assert response.status_code == 302
     proto.refresh_from_db()
     assert proto.skipped and proto.skip_reference == "WAIVER-7"
+    assert proto.skip_document == waiver
+    assert waiver.original_name in text(client.get(url))
     assert client.post(url, {"action": "unskip", "step_id": proto.pk}).status_code == 302
     proto.refresh_from_db()
     assert not proto.skipped
@@ -785,7 +794,7 @@ def test_detail_upload_and_document_list(house_setup, client):
     order = h.launched_order()
     as_user(client, h.sales)
     url = reverse("orders:documents", args=[order.pk])
-    jpeg = SimpleUploadedFile("box.jpg", b"\xff\xd8\xff" + b"1" * 20)
+    jpeg = SimpleUploadedFile("box.jpg", sample_files.jpeg(size=(8, 8)))
     response = client.post(url, {"kind": "photo", "visibility": "client", "files": jpeg})
     assert response.status_code == 302
     doc = order.documents.get()

@@ -22,6 +22,11 @@ from etabli.production.models import (
 )
 from etabli.workshops.models import StepKind
 from tests.apiclient import assert_error, error_fields, ok, qualify_order
+from tests.design.support import (
+    approve_design_through_api,
+    ready_to_leave,
+    written_acceptance,
+)
 from tests.factories import SETTER_SKILLS, default_line, make_user, make_workshop
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +38,8 @@ PIECE_KEYS = {"id", "serial", "order_id", "order_reference", "client", "client_r
               "is_late", "rework_count", "right_first_time", "last_event_at", "delivered_at"}
 RUN_KEYS = {"id", "position", "step", "step_label", "operations", "workshop", "status",
             "attempt", "reworked", "planned_days", "planned_start", "planned_due",
-            "actual_start", "actual_finish", "skip_reason", "skip_comment", "skip_reference"}
+            "actual_start", "actual_finish", "skip_reason", "skip_comment", "skip_reference",
+            "skip_document_id"}
 EVENT_KEYS = {"id", "piece_id", "serial", "step_run_id", "step", "kind", "workshop", "actor",
               "occurred_at", "weight_g", "comment", "reason", "slip_number", "client_event_id"}
 TRANSFER_KEYS = {"id", "slip_number", "from_workshop", "to_workshop", "status", "sent_by",
@@ -397,6 +403,7 @@ def test_receive_start_complete_send_with_weights(house_setup, api):
     assert received["workshop"]["code"] == "caster" and received["slip_number"]
     started = ok(me.post(f"/pieces/{piece.pk}/start", {}), 201)
     assert started["kind"] == "started"
+    ready_to_leave(h, piece)  # the prototype is recorded (design's gate)
     done = ok(me.post(f"/pieces/{piece.pk}/complete", {"weight_g": 4.1}), 201)
     assert done["kind"] == "completed" and Decimal(done["weight_g"]) == Decimal("4.100")
     detail = ok(me.get(f"/pieces/{piece.pk}"))
@@ -558,6 +565,8 @@ def test_send_to_the_wrong_workshop_is_refused(house_setup, api):
 def test_same_client_event_id_twice_records_once(house_setup, api, action, state, who):
     h = house_setup
     piece = at(h, *state)
+    if action == "complete":
+        ready_to_leave(h, piece)  # the prototype is recorded (design's gate)
     me = api(getattr(h, who))
     cid = str(uuid.uuid4())
     body = ACTIONS[action] | {"client_event_id": cid}
@@ -720,11 +729,23 @@ def test_step_add_reorder_skip_assign(house_setup, api):
     assert {r["id"]: (r["planned_start"], r["planned_due"]) for r in reordered} == stored
     assert reordered[0]["planned_start"] < reordered[1]["planned_start"]
 
+    # the client's acceptance of the risk must be attached: a reference alone is refused
+    body = assert_error(me.post(f"/steps/{runs['prototyping'].pk}/skip", {
+        "reason": "client_risk_acceptance", "reference": "Letter 2024-11-02"}), 400)
+    assert body["details"] == {"field": "document_id"}
+    elsewhere = written_acceptance(h, h.launched_order())
+    assert_error(me.post(f"/steps/{runs['prototyping'].pk}/skip", {
+        "reason": "client_risk_acceptance", "document_id": elsewhere.pk}), 404, "not_found")
+    assert error_fields(me.post(f"/steps/{runs['prototyping'].pk}/skip", {
+        "reason": "client_risk_acceptance", "document_id": "a letter"})) == {"document_id"}
+    waiver = written_acceptance(h, piece.order)
     skipped = ok(me.post(f"/steps/{runs['prototyping'].pk}/skip", {
-        "reason": "client_risk_acceptance", "reference": "Letter 2024-11-02"}))
+        "reason": "client_risk_acceptance", "reference": "Letter 2024-11-02",
+        "document_id": waiver.pk}))
     assert skipped["status"] == "skipped"
     assert skipped["skip_reason"] == "client_risk_acceptance"
     assert skipped["skip_reference"] == "Letter 2024-11-02"
+    assert skipped["skip_document_id"] == waiver.pk
 
     moved = ok(me.patch(f"/steps/{runs['setting'].pk}", {"workshop_id": setter2.pk}))
     assert moved["workshop"]["code"] == "setter2"
@@ -1000,6 +1021,8 @@ def test_journey_from_order_to_delivery_through_the_api(house_setup, api):
     assert set(pids) <= ids(designer.get("/pieces"))
     for pid in pids:
         ok(designer.post(f"/pieces/{pid}/start", {"comment": "CAD round 1"}), 201)
+    approve_design_through_api(api, h, launched["lines"][0]["id"])
+    for pid in pids:
         ok(designer.post(f"/pieces/{pid}/complete", {"comment": "Approved by the client"}), 201)
     only(None, pids)
 
@@ -1012,6 +1035,8 @@ def test_journey_from_order_to_delivery_through_the_api(house_setup, api):
     assert ok(caster.post(f"/transfers/{slip['id']}/receive", {}))["status"] == "received"
     for pid in pids:
         ok(caster.post(f"/pieces/{pid}/start", {}), 201)
+        ok(caster.post(f"/design/pieces/{pid}/prototypes",
+                       {"method": "wax_print", "result": "approved", "fit_ok": True}), 201)
         ok(caster.post(f"/pieces/{pid}/complete", {"comment": "Fit test ok"}), 201)
     only("caster", pids)
 
@@ -1039,20 +1064,40 @@ def test_journey_from_order_to_delivery_through_the_api(house_setup, api):
     for pid in pids:
         ok(polisher.post(f"/pieces/{pid}/receive", {"weight_g": "6.630"}), 201)
         ok(polisher.post(f"/pieces/{pid}/start", {}), 201)
+        for operation, body in (("polishing", {"finish": "bright"}),
+                                ("engraving", {"text": "Toujours", "position": "inside_band"}),
+                                ("hallmarking", {"maker_mark": "EB"}),
+                                ("cleaning", {"method": "ultrasonic"})):
+            ok(polisher.post(f"/finishing/pieces/{pid}/{operation}", body), 201)
         ok(quality.post(f"/pieces/{pid}/notes", {"comment": "Hallmark checked"}), 201)
+        inspection = ok(quality.post("/quality/inspections", {"piece_id": pid}), 201)
+        ok(quality.put(f"/quality/inspections/{inspection['id']}/measurements", {
+            "theoretical_weight_g": "6.600", "measured_weight_g": "6.590",
+            "fineness_method": "xrf", "fineness_reading_permille": "751.0",
+            "surface_defects": 0, "stones_mechanical_test": True, "loose_stones": 0,
+            "function_result": "na",
+            "dimensions": [{"name": "Band width", "target_mm": "2.5", "measured_mm": "2.48"}]}))
+        ok(quality.post(f"/quality/inspections/{inspection['id']}/sign", {"confirm": True}))
         ok(polisher.post(f"/pieces/{pid}/complete", {"weight_g": "6.590"}), 201)
         ok(polisher.post(f"/pieces/{pid}/send", {}), 201)
     only(None, pids)
 
-    # 7. Delivery from the house, by logistics.
+    # 7. Delivery from the house, by logistics: each piece leaves on a shipment, and the
+    # shipment's delivery ends its delivery step (completing it directly is refused).
     for pid in pids:
         assert pid in ids(logistics.get("/pieces"))
         ok(logistics.post(f"/pieces/{pid}/receive", {}), 201)
         ok(logistics.post(f"/pieces/{pid}/start", {"comment": "Packed and insured"}), 201)
+        assert_error(logistics.post(f"/pieces/{pid}/complete", {}), 409)
+        sid = ok(logistics.post("/delivery/shipments", {
+            "order_id": oid, "piece_ids": [pid], "method": "courier",
+            "carrier": "Ferrari Group"}), 201)["id"]
+        ok(logistics.post(f"/delivery/shipments/{sid}/packaging", {"pieces": [
+            {"piece_id": pid, "case": "ring_box", "protection": "foam_insert"}]}))
+        ok(logistics.post(f"/delivery/shipments/{sid}/ship", {"tracking_number": f"FG{pid}X"}))
+        ok(logistics.post(f"/delivery/shipments/{sid}/deliver", {"signed_by": "Client"}))
         if pid != pids[-1]:
-            ok(logistics.post(f"/pieces/{pid}/complete", {"comment": "Client signed"}), 201)
             assert ok(sales.get(f"/orders/{oid}"))["status"] == "launched"  # one to go
-    ok(logistics.post(f"/pieces/{pids[-1]}/complete", {}), 201)
 
     final = ok(sales.get(f"/orders/{oid}"))
     assert final["status"] == "delivered" and final["delivered_at"]

@@ -18,6 +18,7 @@ from etabli.core.errors import (
 )
 from etabli.core.models import AuditEntry
 from etabli.orders.models import OrderStatus
+from etabli.orders.services import order_launch
 from etabli.production.models import (
     EventKind,
     Piece,
@@ -48,6 +49,7 @@ from etabli.production.services import (
 from etabli.production.state import derive_piece_state
 from etabli.workshops.models import StepKind
 from etabli.workshops.services import workshop_update
+from tests.design.support import ready_to_leave, written_acceptance
 from tests.factories import CASTER_SKILLS, make_user, make_workshop
 
 pytestmark = pytest.mark.django_db
@@ -105,6 +107,7 @@ def test_design_at_the_house_starts_without_a_transfer(house_setup):
     assert run.step == StepKind.DESIGN and run.status == S.IN_PROGRESS
     assert run.actual_start == event.occurred_at
     assert fresh(piece).status == PieceStatus.IN_PROGRESS
+    ready_to_leave(h, piece)  # the client approves the design (design's gate)
     event = piece_complete(actor=h.designer, piece_id=piece.pk, weight_g="0.5")
     assert event.kind == EventKind.COMPLETED and event.weight_g == Decimal("0.500")
     assert event.data == {"next_run": run_of(piece).pk}
@@ -135,6 +138,7 @@ def test_send_receive_start_complete_at_an_outside_workshop(house_setup):
     assert piece.status == PieceStatus.RECEIVED
     assert piece.location == h.caster and piece.transit_to is None
     piece_start(actor=h.caster_member, piece_id=piece.pk)
+    ready_to_leave(h, piece)  # the prototype is recorded (design's gate)
     piece_complete(actor=h.caster_member, piece_id=piece.pk)
     # manufacturing is at the caster too: no transfer, start right away
     assert run_of(piece).step == StepKind.MANUFACTURING
@@ -585,6 +589,7 @@ def test_client_event_id_reused_for_another_event_is_a_conflict(house_setup):
 def test_replays_of_other_events(house_setup, service, kwargs):
     h = house_setup
     piece = at(h, StepKind.PROTOTYPING, status=S.IN_PROGRESS)
+    ready_to_leave(h, piece)  # the prototype is recorded (design's gate)
     first = service(actor=h.caster_member, piece_id=piece.pk, client_event_id="k", **kwargs)
     second = service(actor=h.caster_member, piece_id=piece.pk, client_event_id="k", **kwargs)
     assert first.pk == second.pk and second.replayed
@@ -651,8 +656,9 @@ def test_roles_without_release_or_rework(house_setup, role_attr):
     with pytest.raises(PermissionDenied, match="cannot record 'Released'"):
         piece_release(actor=actor, piece_id=piece.pk)
     design = piece.runs.get(step="design")
-    with pytest.raises(PermissionDenied, match="cannot record 'Sent back for rework'"):
-        piece_rework(actor=actor, piece_id=piece.pk, target_run_id=design.pk, comment="x")
+    if role_attr != "designer":  # a designer sends a prototype back to design (tests/design)
+        with pytest.raises(PermissionDenied, match="cannot record 'Sent back for rework'"):
+            piece_rework(actor=actor, piece_id=piece.pk, target_run_id=design.pk, comment="x")
     # logistics does not even see a piece at an outside workshop
     with pytest.raises(NotFound):
         piece_release(actor=h.logistics, piece_id=piece.pk)
@@ -772,15 +778,27 @@ def test_prototyping_skip_reasons(house_setup):
     with pytest.raises(ValidationFailed, match="Prototyping may be skipped only for") as exc:
         step_run_skip(actor=h.manager, run_id=proto.pk, reason="other", comment="No time")
     assert exc.value.details == {"field": "reason"}
-    with pytest.raises(ValidationFailed, match="reference of the client's written acceptance"):
-        step_run_skip(actor=h.manager, run_id=proto.pk, reason="client_risk_acceptance")
+    # the client's acceptance of the risk is a document attached to the order, not a reference
+    with pytest.raises(ValidationFailed, match="Attach the client's written acceptance") as exc:
+        step_run_skip(actor=h.manager, run_id=proto.pk, reason="client_risk_acceptance",
+                      reference="Waiver W-2024-17 signed 3 May")
+    assert exc.value.details == {"field": "document_id"}
+    # a document of another order is not this order's acceptance
+    elsewhere = written_acceptance(h, h.launched_order())
+    with pytest.raises(NotFound, match="No document with id") as exc:
+        step_run_skip(actor=h.manager, run_id=proto.pk, reason="client_risk_acceptance",
+                      document_id=elsewhere.pk)
+    assert exc.value.details == {"field": "document_id"}
     with pytest.raises(ValidationFailed, match="Unknown skip reason 'bored'"):
         step_run_skip(actor=h.manager, run_id=proto.pk, reason="bored", comment="x")
+    waiver = written_acceptance(h, piece.order)
     run = step_run_skip(actor=h.manager, run_id=proto.pk, reason="client_risk_acceptance",
-                        reference="Waiver W-2024-17 signed 3 May")
+                        reference="Waiver W-2024-17 signed 3 May", document_id=waiver.pk)
     assert run.status == S.SKIPPED and run.skip_reference == "Waiver W-2024-17 signed 3 May"
+    assert run.skip_document == waiver
     entry = AuditEntry.objects.get(action="step.skip", piece_id=piece.pk)
     assert entry.before["status"] == "pending" and entry.after["status"] == "skipped"
+    assert entry.after["skip_document"] == waiver.pk
 
 
 @pytest.mark.parametrize("reason", ["exact_reproduction", "simple_design"])
@@ -869,12 +887,18 @@ def test_skip_guards(house_setup):
 
 def test_route_skip_before_launch_flows_to_the_pieces(house_setup):
     h = house_setup
-    order = h.launched_order(
-        quantity=2, skip={StepKind.PROTOTYPING: {"reason": "client_risk_acceptance",
-                                                 "reference": "Mail 12/03"}})
+    order = h.qualified_order(quantity=2)
+    waiver = written_acceptance(h, order)
+    order_route_step_skip(actor=h.manager, order_id=order.pk,
+                          step_id=order.route.get(step=StepKind.PROTOTYPING).pk,
+                          reason="client_risk_acceptance", reference="Mail 12/03",
+                          document_id=waiver.pk)
+    h.promise_realistic(order)
+    order = order_launch(actor=h.sales, order_id=order.pk)
     for piece in order.pieces.all():
         proto = _run(piece, StepKind.PROTOTYPING)
         assert proto.status == S.SKIPPED and proto.skip_reference == "Mail 12/03"
+        assert proto.skip_document == waiver
         assert proto.planned_start is None
         manufacturing = _run(piece, StepKind.MANUFACTURING)
         assert manufacturing.planned_start == _run(piece, StepKind.DESIGN).planned_due

@@ -21,10 +21,12 @@ from etabli.production.models import (
 )
 from etabli.production.services import piece_hold
 from etabli.workshops.models import StepKind
+from tests.design.support import ready_to_leave
+from tests.documents import files as sample_files
 
 pytestmark = pytest.mark.django_db
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
+PNG = sample_files.png(size=(4, 4))  # uploads are decoded: a real image
 HTML = b"<!doctype html><html><script>alert(1)</script></html>"
 
 
@@ -286,6 +288,7 @@ def test_receive_start_complete_send_from_the_portal(house_setup, client):
     assert [a for a, _f in page.context["main_actions"]] == ["start"]
 
     assert post_action(client, piece, "start").status_code == 302
+    ready_to_leave(h, piece)  # the prototype is recorded (design's gate)
     response = post_action(client, piece, "complete", {"weight_g": "9.5"},
                            files={"photo": png()})
     assert response.status_code == 302
@@ -299,7 +302,7 @@ def test_receive_start_complete_send_from_the_portal(house_setup, client):
     # Manufacturing is done at the caster too: it starts here, no send.
     page = client.get(reverse("workshop:piece", args=[piece.pk]))
     assert [a for a, _f in page.context["main_actions"]] == ["start"]
-    assert f'src="/documents/{photo.token}/"' in page.content.decode()
+    assert f'src="/documents/{photo.token}/thumb/"' in page.content.decode()  # a thumbnail
     post_action(client, piece, "start")
     post_action(client, piece, "complete")
     page = client.get(reverse("workshop:piece", args=[piece.pk]))
@@ -361,7 +364,7 @@ def test_bad_input_is_refused_next_to_the_field_and_nothing_is_written(house_set
     assert response.status_code == 200
     assert "cannot be uploaded" in " ".join(response.context["forms"]["receive"].errors["photo"])
     assert TrackingEvent.objects.filter(piece=piece).count() == before
-    assert not Document.objects.exists()
+    assert not Document.objects.filter(piece=piece).exists()
     piece.refresh_from_db()
     assert piece.status == PieceStatus.IN_TRANSIT
 
@@ -401,6 +404,7 @@ def test_double_submit_records_once(house_setup, client):
     assert "Already recorded: nothing was done twice." in msgs(second)
 
     post_action(client, piece, "start")
+    ready_to_leave(h, piece)  # the prototype is recorded (design's gate)
     post_action(client, piece, "complete")
     post_action(client, piece, "start")
     post_action(client, piece, "complete")

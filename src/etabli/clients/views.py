@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from functools import wraps
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,11 +21,13 @@ from django.views.decorators.http import require_GET, require_POST
 from etabli.accounts.models import Role
 from etabli.core.errors import DomainError
 from etabli.core.web import form_error
-from etabli.documents.models import Document
+from etabli.documents.selectors import latest_visible
 from etabli.orders import selectors as order_selectors
 from etabli.orders.models import Order, OrderStatus
-from etabli.orders.services import order_confirm_reception
 from etabli.production.models import Piece, PieceStatus, StepRun, StepStatus
+from etabli.shipping.forms import ReceptionForm
+from etabli.shipping.models import Reception, ReceptionOutcome
+from etabli.shipping.reception import reception_record
 from etabli.workshops.models import STEP_ORDER, StepKind
 
 
@@ -94,9 +95,11 @@ def order_words(order: Order, pieces: list[Piece]) -> str:
         return str(_("Order received — being confirmed"))
     if order.status == OrderStatus.CANCELLED:
         return str(_("Cancelled"))
+    if order.status == OrderStatus.CLOSED:
+        return str(_("Delivered — reception confirmed"))
     if order.status == OrderStatus.DELIVERED:
         if order.reception_confirmed_at:
-            return str(_("Delivered — reception confirmed"))
+            return str(_("Delivered — your reservations are being handled"))
         return str(_("Delivered"))
     waiting = [p for p in pieces if p.status != PieceStatus.DELIVERED]
     if not waiting:
@@ -155,13 +158,6 @@ def orders(request):
     return render(request, "portal/orders.html", {"rows": rows})
 
 
-class ReceptionForm(forms.Form):
-    note = forms.CharField(
-        label=gettext_lazy("Anything to tell us about the delivery?"), required=False,
-        max_length=4000, widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=gettext_lazy("Optional: the state of the parcel, a missing item…"))
-
-
 def _order_or_404(user, order_id: int) -> Order:
     order = order_selectors.order_get(user, order_id)
     if order is None:
@@ -173,10 +169,10 @@ def _order_or_404(user, order_id: int) -> Order:
 @client_only
 def order_detail(request, order_id: int):
     order = _order_or_404(request.user, order_id)
-    return _render_order(request, order, ReceptionForm())
+    return _render_order(request, order, None)
 
 
-def _render_order(request, order: Order, form: ReceptionForm, status: int = 200):
+def _render_order(request, order: Order, form: ReceptionForm | None, status: int = 200):
     user = request.user
     pieces_qs = (Piece.objects.visible_to(user).select_related("current_workshop")
                  .prefetch_related(Prefetch("runs", queryset=StepRun.objects.order_by("position")))
@@ -193,14 +189,21 @@ def _render_order(request, order: Order, form: ReceptionForm, status: int = 200)
                            if see_workshops and piece.current_workshop
                            and piece.status != PieceStatus.DELIVERED else "")
             all_pieces.append(piece)
-    documents = list(Document.objects.visible_to(user).filter(order=order)
+    documents = list(latest_visible(user).filter(order=order)
                      .order_by("uploaded_at", "id"))
     can_confirm = (order.status == OrderStatus.DELIVERED
                    and order.reception_confirmed_at is None)
+    if form is None:
+        form = ReceptionForm(pieces=all_pieces)
+    from etabli.core import panels
+
     return render(request, "portal/order.html", {
+        "panels": panels.portal_order_panels(request, order),
         "order": order, "lines": lines, "words": order_words(order, all_pieces),
         "documents": documents, "form": form, "can_confirm": can_confirm,
         "confirmed_by": order.reception_confirmed_by if order.reception_confirmed_at else None,
+        "reception": Reception.objects.visible_to(user).filter(order=order).first()
+        if order.reception_confirmed_at else None,
     }, status=status)
 
 
@@ -208,16 +211,26 @@ def _render_order(request, order: Order, form: ReceptionForm, status: int = 200)
 @client_only
 def confirm_reception(request, order_id: int):
     order = _order_or_404(request.user, order_id)
-    form = ReceptionForm(request.POST)
+    pieces = list(Piece.objects.visible_to(request.user).filter(order=order)
+                  .select_related("line").order_by("unit_no", "serial"))
+    form = ReceptionForm(request.POST, pieces=pieces)
     if form.is_valid():
         try:
-            order_confirm_reception(actor=request.user, order_id=order.pk,
-                                    note=form.cleaned_data["note"])
+            reception_record(actor=request.user, order_id=order.pk,
+                             outcome=form.cleaned_data["outcome"],
+                             note=form.cleaned_data["note"], reservations=form.reservations())
         except DomainError as exc:
-            form_error(form, exc)
+            form_error(form, exc if (exc.details or {}).get("field") != "reservations"
+                       else DomainError(exc.message, details={"field": "reservation"}))
         else:
-            messages.success(request, _("Thank you: reception of order %(ref)s is confirmed.")
-                             % {"ref": order.reference})
+            if form.cleaned_data["outcome"] == ReceptionOutcome.RESERVATIONS:
+                messages.success(request, _("Thank you: reception of order %(ref)s is "
+                                            "confirmed and your reservations are noted; we "
+                                            "will come back to you.")
+                                 % {"ref": order.reference})
+            else:
+                messages.success(request, _("Thank you: reception of order %(ref)s is "
+                                            "confirmed.") % {"ref": order.reference})
             return redirect("portal:order", order_id=order.pk)
     order.refresh_from_db()
     return _render_order(request, order, form)

@@ -7,11 +7,14 @@ from etabli.materials.stone_views import sees_lots
 
 
 def _items(user) -> list[tuple[str, str]]:
+    from etabli.core import panels
+
     if user.role == Role.WORKSHOP:
         return [(_("My queue"), reverse("workshop:queue")), (_("Scan"), reverse("workshop:scan")),
-                (_("Metal & stones"), reverse("workshop_materials:overview"))]
+                (_("Metal & stones"), reverse("workshop_materials:overview"))] \
+            + panels.nav_items(user)
     if user.role == Role.CLIENT:
-        return [(_("My orders"), reverse("portal:orders"))]
+        return [(_("My orders"), reverse("portal:orders"))] + panels.nav_items(user)
     items = []
     if user.is_house_wide:
         items.append((_("Dashboard"), reverse("production:dashboard")))
@@ -21,6 +24,7 @@ def _items(user) -> list[tuple[str, str]]:
         items.append((_("Materials"), reverse("materials:home")))
     if sees_lots(user):
         items.append((_("Stones"), reverse("stones:lots")))
+    items.extend(panels.nav_items(user))
     if user.takes_orders:
         items.append((_("New order"), reverse("orders:new")))
     if user.role == Role.ADMIN:

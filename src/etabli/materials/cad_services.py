@@ -16,8 +16,9 @@ from django.utils.translation import gettext as _
 
 from etabli.core import audit
 from etabli.core.errors import NotFound, PermissionDenied, TransitionNotAllowed, ValidationFailed
+from etabli.documents.checks import max_upload_bytes, size_refusal
 from etabli.documents.models import Document, DocumentKind, Visibility
-from etabli.documents.services import MAX_UPLOAD_BYTES, document_upload
+from etabli.documents.services import document_upload
 
 from . import units
 from .cad import MESH_CONTENT_TYPES, MeshFacts, MeshInvalid, analyse_mesh, line_of
@@ -135,11 +136,8 @@ def cad_upload(*, actor, order_id: int | None, uploaded_file, line_id: int | Non
     if uploaded_file is None:
         raise ValidationFailed(_("Choose a file."), details={"field": "file"})
     size = uploaded_file.size or 0
-    if size > MAX_UPLOAD_BYTES:
-        raise ValidationFailed(
-            _("The file is too large (%(size)s MB); the limit is %(limit)s MB.")
-            % {"size": size // (1024 * 1024), "limit": MAX_UPLOAD_BYTES // (1024 * 1024)},
-            details={"field": "file"})
+    if size > max_upload_bytes():
+        raise size_refusal(size)
     data = uploaded_file.read()
     name = os.path.basename((uploaded_file.name or "").replace("\\", "/"))[:200]
     facts = analyse_mesh(data, filename=name)

@@ -19,8 +19,8 @@ from django.views.decorators.http import require_POST
 
 from etabli.core.errors import DomainError
 from etabli.core.web import form_error
+from etabli.documents.checks import max_upload_bytes
 from etabli.documents.models import Visibility
-from etabli.documents.services import MAX_UPLOAD_BYTES
 
 from . import cad, cad_services
 
@@ -169,7 +169,7 @@ def cad_upload_page(request):
         form = CadUploadForm(lines=lines, initial=initial)
     return render(request, "materials/cad_upload.html", {
         "form": form, "order": order, "piece": piece,
-        "max_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
+        "max_mb": max_upload_bytes() // (1024 * 1024),
         "order_url": reverse("orders:detail", args=[order.pk]) if request.user.sees_clients
         else None,
         "piece_url": reverse("production:piece", args=[piece.pk]) if piece else None,

@@ -129,6 +129,7 @@ class RouteStepOut(Schema):
     skip_reason: str
     skip_comment: str
     skip_reference: str
+    skip_document_id: int | None
 
     @staticmethod
     def resolve_workshop(obj, context):
@@ -246,6 +247,8 @@ class RouteSkipIn(Schema):
     reason: SkipReason
     comment: str = Field("", max_length=4000)
     reference: str = Field("", max_length=200)
+    # The client's written acceptance (a document of the order) when that is the reason.
+    document_id: int | None = None
 
 
 class RouteAddIn(Schema):
@@ -377,7 +380,8 @@ def update_route_step(request, order_id: int, step_id: int, payload: RouteStepPa
 def skip_route_step(request, order_id: int, step_id: int, payload: RouteSkipIn):
     return routing.order_route_step_skip(
         actor=request.auth, order_id=order_id, step_id=step_id, skip=True,
-        reason=payload.reason, comment=payload.comment, reference=payload.reference)
+        reason=payload.reason, comment=payload.comment, reference=payload.reference,
+        document_id=payload.document_id)
 
 
 @router.delete("/orders/{order_id}/route/{step_id}/skip", response=RouteStepOut,

@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from etabli.clients.models import Channel, ClientKind
+from etabli.documents.forms import ACCEPTED_FILES, upload_help
 from etabli.documents.models import DocumentKind, Visibility
 from etabli.production.models import SkipReason
 from etabli.workshops.models import StepKind
@@ -184,20 +185,26 @@ class MultipleFileField(forms.FileField):
         return [f for f in files if f]
 
 
-ACCEPTED_FILES = ".jpg,.jpeg,.png,.webp,.pdf,.stl,.obj,.3dm"
-
-
 class DocumentUploadForm(forms.Form):
     files = MultipleFileField(
         label=_("Files"),
-        help_text=_("Photos (JPEG, PNG, WebP), PDFs or CAD files (STL, OBJ, 3DM), up to 25 MB "
-                    "each. You can choose several at once."),
         widget=MultipleFileInput(attrs={"multiple": True, "accept": ACCEPTED_FILES}),
         error_messages={"required": _("Choose at least one file.")})
     kind = forms.ChoiceField(label=_("What it is"), choices=DocumentKind.choices,
                              initial=DocumentKind.REFERENCE_PHOTO)
+    line = forms.TypedChoiceField(label=_("For"), required=False, coerce=int, empty_value=None)
     visibility = forms.ChoiceField(label=_("Who may see it"), choices=Visibility.choices,
                                    initial=Visibility.WORKSHOPS)
+
+    def __init__(self, *args, lines=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["files"].help_text = upload_help() + " " + str(
+            _("You can choose several at once."))
+        if lines:
+            self.fields["line"].choices = [("", _("The whole order"))] + [
+                (line.pk, f"{line.position}. {line.description}") for line in lines]
+        else:
+            del self.fields["line"]
 
 
 class RouteStepForm(forms.Form):
@@ -223,13 +230,21 @@ class RouteSkipForm(forms.Form):
     reference = forms.CharField(
         label=_("Document reference"), required=False, max_length=200,
         help_text=_("E.g. the reference of the client's signed acceptance of the risk."))
+    document = forms.TypedChoiceField(
+        label=_("Client's written acceptance"), required=False, coerce=int, empty_value=None,
+        help_text=_("Needed when the client accepts the risk: upload the signed document to "
+                    "the order's documents, then choose it here."))
 
-    def __init__(self, *args, step: str = "", **kwargs):
+    def __init__(self, *args, step: str = "", documents=(), **kwargs):
         super().__init__(*args, **kwargs)
         choices = list(SkipReason.choices)
         if step == StepKind.PROTOTYPING:
             # Only three reasons allow skipping the prototype (DESIGN.md).
             choices = [c for c in choices if c[0] != SkipReason.OTHER]
+            self.fields["document"].choices = [("", _("— none —"))] + [
+                (d.pk, d.original_name) for d in documents]
+        else:
+            del self.fields["document"]
         self.fields["reason"].choices = [("", _("— choose —"))] + choices
 
 

@@ -12,13 +12,16 @@ class OrderStatus(models.TextChoices):
     DRAFT = "draft", _("Being qualified")
     LAUNCHED = "launched", _("In production")
     DELIVERED = "delivered", _("Delivered")
+    # Every piece delivered and accepted by the client (reservations resolved).
+    CLOSED = "closed", _("Closed")
     CANCELLED = "cancelled", _("Cancelled")
 
 
 ORDER_TRANSITIONS: dict[str, set[str]] = {
     OrderStatus.DRAFT: {OrderStatus.LAUNCHED, OrderStatus.CANCELLED},
     OrderStatus.LAUNCHED: {OrderStatus.DELIVERED},
-    OrderStatus.DELIVERED: set(),
+    OrderStatus.DELIVERED: {OrderStatus.CLOSED},
+    OrderStatus.CLOSED: set(),
     OrderStatus.CANCELLED: set(),
 }
 
@@ -54,6 +57,11 @@ class Order(models.Model):
                               default=OrderStatus.DRAFT, db_index=True, verbose_name=_("status"))
     promised_date = models.DateField(null=True, blank=True, verbose_name=_("promised date"))
     currency = models.CharField(max_length=3, default="EUR", verbose_name=_("currency"))
+    # The language of the order's printed documents (the client's, when the order is taken).
+    language = models.CharField(max_length=8, default="en",
+                                choices=[("en", "English"), ("fr", "Français")],
+                                verbose_name=_("language"))
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
     notes = models.TextField(blank=True, verbose_name=_("notes"))
     route_template = models.ForeignKey("production.RouteTemplate", null=True, blank=True,
                                        on_delete=models.PROTECT, related_name="+",

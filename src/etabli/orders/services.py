@@ -226,6 +226,7 @@ def order_create(*, actor, client_id: int, lines: list[dict] | None = None,
         client_reference=_text(client_reference, "client_reference", 60),
         notes=_text(notes, "notes", 8000), promised_date=promised_date, currency=currency,
         channel=channel, route_template=template, created_by=actor,
+        language=client.language if client.language in ("en", "fr") else "en",
     )
     LaunchCheckItem.objects.bulk_create(
         [LaunchCheckItem(order=order, code=code, section=section)
@@ -567,30 +568,13 @@ RECEPTION_FIELDS = ["reception_confirmed_at", "reception_confirmed_by", "recepti
 
 @transaction.atomic
 def order_confirm_reception(*, actor, order_id: int, note: str = "") -> Order:
-    """The client (or the house on their behalf) confirms the delivered pieces arrived."""
+    """The client (or the house on their behalf) confirms the delivered pieces arrived and are
+    accepted. Kept for the orders API; delivery's `reception_record` also takes reservations."""
     from etabli.accounts.models import Role
+    from etabli.shipping.reception import reception_record
 
     if not (actor.takes_orders or actor.role == Role.CLIENT):
         raise PermissionDenied(_("Only the client or the house's sales, production managers "
                                  "and administrators confirm reception."))
-    order = _lock_order(actor, order_id)
-    note = _text(note, "note", 4000)
-    if order.reception_confirmed_at is not None:
-        raise Conflict(_("Reception of order %(ref)s is already confirmed.")
-                       % {"ref": order.reference},
-                       details={"reception_confirmed_at":
-                                order.reception_confirmed_at.isoformat()})
-    if order.status != OrderStatus.DELIVERED:
-        raise TransitionNotAllowed(
-            _("Order %(ref)s is %(status)s: reception can be confirmed once every piece has "
-              "been delivered.")
-            % {"ref": order.reference, "status": OrderStatus(order.status).label.lower()},
-            details={"status": order.status})
-    before = audit.snapshot(order, RECEPTION_FIELDS)
-    order.reception_confirmed_at = timezone.now()
-    order.reception_confirmed_by = actor
-    order.reception_note = note
-    order.save(update_fields=RECEPTION_FIELDS)
-    audit.record(actor=actor, action="order.confirm_reception", obj=order, before=before,
-                 after=audit.snapshot(order, RECEPTION_FIELDS), order_id=order.pk)
-    return order
+    reception = reception_record(actor=actor, order_id=order_id, note=note)
+    return Order.objects.get(pk=reception.order_id)

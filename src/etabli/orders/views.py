@@ -29,8 +29,9 @@ from etabli.clients.models import Channel, Client, ClientKind
 from etabli.clients.services import client_create
 from etabli.core.errors import DomainError
 from etabli.core.web import form_error, page_of
+from etabli.documents import selectors as document_selectors
 from etabli.documents.models import Document
-from etabli.documents.services import document_upload
+from etabli.documents.services import document_files_discard, document_upload
 from etabli.materials.models import Alloy
 from etabli.production import routing
 from etabli.production.models import (
@@ -353,14 +354,13 @@ def _upload(request, order: Order, form: DocumentUploadForm) -> bool:
             for f in files:
                 try:
                     saved.append(document_upload(actor=request.user, order_id=order.pk,
-                                                 uploaded_file=f, kind=d["kind"],
-                                                 visibility=d["visibility"]))
+                                                 line_id=d.get("line"), uploaded_file=f,
+                                                 kind=d["kind"], visibility=d["visibility"]))
                 except DomainError as exc:
                     exc.file_name = f.name
                     raise
     except DomainError as exc:
-        for doc in saved:  # the rows are rolled back; do not leave their files behind
-            doc.file.delete(save=False)
+        document_files_discard(saved)  # the rows are rolled back; their files go too
         name = getattr(exc, "file_name", "")
         if len(files) > 1:
             exc.message += " " + _("None of the files was attached: choose them again "
@@ -372,18 +372,17 @@ def _upload(request, order: Order, form: DocumentUploadForm) -> bool:
     return True
 
 
-def _documents(user, order: Order):
-    return list(Document.objects.visible_to(user).filter(order=order)
-                .select_related("uploaded_by", "piece").order_by("uploaded_at", "id"))
+def _documents(user, order: Order) -> list[Document]:
+    return document_selectors.order_documents(user, order)
 
 
 def _step_documents(request, order: Order):
-    form = DocumentUploadForm(request.POST or None, request.FILES or None)
+    lines = list(order.lines.order_by("position"))
+    form = DocumentUploadForm(request.POST or None, request.FILES or None, lines=lines)
     if request.method == "POST" and form.is_valid() and _upload(request, order, form):
         return _to_step(order, "documents")
     return _render_step(request, order, "documents", "orders/intake_documents.html", {
-        "form": form, "documents": _documents(request.user, order),
-        "lines": list(order.lines.order_by("position"))})
+        "form": form, "documents": _documents(request.user, order), "lines": lines})
 
 
 def _workshops_by_step() -> dict[str, list[Workshop]]:
@@ -401,7 +400,7 @@ UNSKIPPABLE = (StepKind.ORDER_RECEIPT, StepKind.DELIVERY)
 
 def _step_route(request, order: Order):
     user = request.user
-    route = list(order.route.select_related("workshop").order_by("position"))
+    route = list(order.route.select_related("workshop", "skip_document").order_by("position"))
     by_id = {rs.pk: rs for rs in route}
     choices = _workshops_by_step()
     bound: dict[tuple[int, str], object] = {}
@@ -418,8 +417,10 @@ def _step_route(request, order: Order):
             form.fields["workshop"].required = True
         return form
 
+    documents = list(order.documents.order_by("uploaded_at", "id"))
+
     def skip_form(rs, data=None):
-        return RouteSkipForm(data, prefix=f"k{rs.pk}", step=rs.step)
+        return RouteSkipForm(data, prefix=f"k{rs.pk}", step=rs.step, documents=documents)
 
     if request.method == "POST":
         action = request.POST.get("action")
@@ -451,13 +452,15 @@ def _step_route(request, order: Order):
                     d = form.cleaned_data
                     routing.order_route_step_skip(
                         actor=user, order_id=order.pk, step_id=rs.pk, skip=True,
-                        reason=d["reason"], comment=d["comment"], reference=d["reference"])
+                        reason=d["reason"], comment=d["comment"], reference=d["reference"],
+                        document_id=d.get("document"))
                     messages.success(request, _("%(step)s will be skipped.") % {"step": label})
                     return _to_step(order, "route", f"#step-{rs.pk}")
         except DomainError as exc:
             shown = action == "update" or rs.step not in UNSKIPPABLE
             if (rs.pk, action) in bound and shown:
-                _show_error(bound[(rs.pk, action)], exc, {"workshop_id": "workshop"})
+                _show_error(bound[(rs.pk, action)], exc, {"workshop_id": "workshop",
+                                                          "document_id": "document"})
             else:  # no form on the page to show it next to
                 messages.error(request, exc.message)
     operation_names = dict(Operation.objects.values_list("code", "name"))
@@ -670,6 +673,8 @@ AUDIT_ACTIONS = {
     "order_route.add": gettext_lazy("Route step added"),
     "order_route.reorder": gettext_lazy("Route reordered"),
     "document.upload": gettext_lazy("Document attached"),
+    "document.new_version": gettext_lazy("New version of a document"),
+    "document.visibility": gettext_lazy("Who may see a document changed"),
     "change_request.create": gettext_lazy("Change requested"),
     "change_request.assess": gettext_lazy("Change assessed"),
     "change_request.decide": gettext_lazy("Change decided"),
@@ -685,6 +690,65 @@ AUDIT_ACTIONS = {
     "step.add": gettext_lazy("Step added"),
     "step.assign": gettext_lazy("Step assigned"),
     "route.reorder": gettext_lazy("Route reordered"),
+    "piece.theoretical_weight": gettext_lazy("Expected weight set"),
+    "order.confirm_reception": gettext_lazy("Reception confirmed"),
+    "order.close": gettext_lazy("Order closed"),
+    "cad.analyse": gettext_lazy("CAD file analysed"),
+    "cad.stone_count": gettext_lazy("Stones counted from the CAD file"),
+    "design.brief": gettext_lazy("Design brief saved"),
+    "design.round.create": gettext_lazy("Design round started"),
+    "design.round.update": gettext_lazy("Design round changed"),
+    "design.round.file": gettext_lazy("File added to a design round"),
+    "design.round.file_remove": gettext_lazy("File removed from a design round"),
+    "design.round.send": gettext_lazy("Design round sent to the client"),
+    "design.round.changes": gettext_lazy("Client asked for design changes"),
+    "design.round.approve": gettext_lazy("Design approved"),
+    "design.prototype": gettext_lazy("Prototype result recorded"),
+    "setting_plan.create": gettext_lazy("Setting plan drafted"),
+    "setting_plan.check": gettext_lazy("Setting plan checked"),
+    "setting_plan.reopen": gettext_lazy("Setting plan reopened"),
+    "setting_group.add": gettext_lazy("Stone group added to the setting plan"),
+    "setting_group.update": gettext_lazy("Stone group changed"),
+    "setting_group.remove": gettext_lazy("Stone group removed"),
+    "setting_control.record": gettext_lazy("Setting control recorded"),
+    "setting_control.photos": gettext_lazy("Photos added to a setting control"),
+    "stone.allocate": gettext_lazy("Stones reserved"),
+    "stone.release": gettext_lazy("Stones released"),
+    "stone.breakage": gettext_lazy("Stones broken"),
+    "stone.lost": gettext_lazy("Stones lost"),
+    "transfer.send": gettext_lazy("Transfer slip issued"),
+    "casting_tree.create": gettext_lazy("Casting tree made up"),
+    "casting_tree.issue": gettext_lazy("Casting tree issued"),
+    "material_slip.issue": gettext_lazy("Material issued"),
+    "material_slip.receive": gettext_lazy("Material received"),
+    "material_slip.return": gettext_lazy("Material returned"),
+    "material_slip.settle": gettext_lazy("Material settled"),
+    "material_slip.cancel": gettext_lazy("Material slip cancelled"),
+    "finishing.record": gettext_lazy("Finishing operation recorded"),
+    "finishing.waive": gettext_lazy("Finishing operation waived"),
+    "quality.inspection.create": gettext_lazy("Inspection started"),
+    "quality.inspection.measure": gettext_lazy("Inspection measurements entered"),
+    "quality.inspection.photo": gettext_lazy("Inspection photo added"),
+    "quality.inspection.photo_remove": gettext_lazy("Inspection photo removed"),
+    "quality.inspection.sign": gettext_lazy("Inspection signed"),
+    "quality.inspection.discard": gettext_lazy("Inspection discarded"),
+    "quality.nonconformity.open": gettext_lazy("Nonconformity opened"),
+    "quality.nonconformity.cause": gettext_lazy("Nonconformity analysed"),
+    "quality.nonconformity.rework": gettext_lazy("Nonconformity sent to rework"),
+    "quality.nonconformity.close": gettext_lazy("Nonconformity closed"),
+    "shipment.create": gettext_lazy("Shipment prepared"),
+    "shipment.update": gettext_lazy("Shipment changed"),
+    "shipment.add_pieces": gettext_lazy("Pieces added to a shipment"),
+    "shipment.remove_piece": gettext_lazy("Piece taken off a shipment"),
+    "shipment.pack": gettext_lazy("Packaging recorded"),
+    "shipment.ship": gettext_lazy("Shipment sent"),
+    "shipment.deliver": gettext_lazy("Shipment delivered"),
+    "shipment.cancel": gettext_lazy("Shipment cancelled"),
+    "invoice.prepare": gettext_lazy("Invoice prepared"),
+    "invoice.price": gettext_lazy("Invoice prices set"),
+    "invoice.issue": gettext_lazy("Invoice issued"),
+    "follow_up.open": gettext_lazy("Follow-up opened"),
+    "follow_up.resolve": gettext_lazy("Follow-up resolved"),
 }
 AUDIT_FIELDS = {
     "status": gettext_lazy("status"), "promised_date": gettext_lazy("promised date"),
@@ -837,7 +901,10 @@ def _render_detail(request, order: Order, bound: dict | None = None):
             row["can_approve"] = cr.status == ChangeRequestStatus.ASSESSED and is_open
         cr_rows.append(row)
     can_order = user.takes_orders
+    from etabli.core import panels
+
     return render(request, "orders/detail.html", {
+        "panels": panels.order_panels(request, order),
         "order": order, "today": today, "lines": lines, "pieces": pieces,
         "gantt": _gantt(pieces[:GANTT_MAX_PIECES], today, order.promised_date),
         "gantt_cut": len(pieces) > GANTT_MAX_PIECES, "gantt_max": GANTT_MAX_PIECES,
@@ -854,7 +921,7 @@ def _render_detail(request, order: Order, bound: dict | None = None):
                                                              OrderStatus.DELIVERED),
         "is_late": is_open and order.status == OrderStatus.LAUNCHED and order.promised_date
         and order.promised_date < today,
-        "upload_form": bound.get("upload") or DocumentUploadForm(),
+        "upload_form": bound.get("upload") or DocumentUploadForm(lines=lines),
         "cr_form": bound.get("change_request") or ChangeRequestForm(),
         "cancel_form": bound.get("cancel") or CancelForm(),
         "cancel_open": "cancel" in bound,
@@ -899,7 +966,8 @@ def order_documents(request, order_id: int):
     user = request.user
     _require_order_role(user)
     order = _order_or_404(user, order_id)
-    form = DocumentUploadForm(request.POST, request.FILES)
+    form = DocumentUploadForm(request.POST, request.FILES,
+                              lines=list(order.lines.order_by("position")))
     if form.is_valid() and _upload(request, order, form):
         return _back(order, "#documents")
     return _render_detail(request, order, {"upload": form})

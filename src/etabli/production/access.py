@@ -14,7 +14,8 @@ _WORK = {E.RECEIVED, E.STARTED, E.COMPLETED, E.SENT, E.HELD, E.NOTE}
 
 ROLE_EVENTS: dict[str, set[str]] = {
     Role.WORKSHOP: _WORK,
-    Role.DESIGNER: _WORK,
+    # Designers send a piece back from its prototype to design when the CAD must change.
+    Role.DESIGNER: _WORK | {E.REWORK},
     Role.LOGISTICS: _WORK,
     Role.QUALITY: _WORK | {E.RELEASED, E.REWORK},
     Role.SALES: {E.NOTE, E.HELD},

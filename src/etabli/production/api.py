@@ -66,6 +66,7 @@ class StepRunOut(Schema):
     skip_reason: str
     skip_comment: str
     skip_reference: str
+    skip_document_id: int | None
 
     @staticmethod
     def resolve_step_label(obj) -> str:
@@ -286,6 +287,8 @@ class StepSkipIn(Schema):
     reason: SkipReason
     comment: str = Field("", max_length=4000)
     reference: str = Field("", max_length=200)
+    # The client's written acceptance (a document of the order) when that is the reason.
+    document_id: int | None = None
 
 
 class StepAssignIn(Schema):
@@ -445,7 +448,8 @@ def reorder_steps(request, piece_id: int, payload: ReorderIn):
 @router.post("/steps/{run_id}/skip", response=StepRunOut, summary="Skip a step not begun")
 def skip_step(request, run_id: int, payload: StepSkipIn):
     return services.step_run_skip(actor=request.auth, run_id=run_id, reason=payload.reason,
-                                  comment=payload.comment, reference=payload.reference)
+                                  comment=payload.comment, reference=payload.reference,
+                                  document_id=payload.document_id)
 
 
 @router.patch("/steps/{run_id}", response=StepRunOut,

@@ -80,6 +80,10 @@ class OrderRouteStep(RouteStepBase):
         max_length=200, blank=True,
         help_text=_("Document reference (e.g. client's signed waiver)"),
         verbose_name=_("skip reference"))
+    skip_document = models.ForeignKey(
+        "documents.Document", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text=_("The client's written acceptance, attached to the order"),
+        verbose_name=_("skip document"))
 
     class Meta(RouteStepBase.Meta):
         verbose_name = _("order route step")
@@ -242,6 +246,9 @@ class StepRun(models.Model):
                                    verbose_name=_("skip reason"))
     skip_comment = models.TextField(blank=True, verbose_name=_("skip comment"))
     skip_reference = models.CharField(max_length=200, blank=True, verbose_name=_("skip reference"))
+    skip_document = models.ForeignKey("documents.Document", null=True, blank=True,
+                                      on_delete=models.PROTECT, related_name="+",
+                                      verbose_name=_("skip document"))
 
     class Meta:
         verbose_name = _("step run")

@@ -17,7 +17,12 @@ from etabli.workshops.models import StepKind, Workshop
 
 from .access import check_can_plan
 from .models import OrderRouteStep, RouteTemplate, RouteTemplateStep
-from .services import _clean_operations, validate_skip, validate_workshop_for_step
+from .services import (
+    _clean_operations,
+    skip_document_of,
+    validate_skip,
+    validate_workshop_for_step,
+)
 
 
 def _clean_steps(steps: list[dict]) -> list[dict]:
@@ -143,23 +148,25 @@ def order_route_step_update(*, actor, order_id: int, step_id: int,
 
 @transaction.atomic
 def order_route_step_skip(*, actor, order_id: int, step_id: int, skip: bool = True,
-                          reason: str = "", comment: str = "",
-                          reference: str = "") -> OrderRouteStep:
+                          reason: str = "", comment: str = "", reference: str = "",
+                          document_id: int | None = None) -> OrderRouteStep:
     order = _lock_draft(actor, order_id)
     rs = _route_step(order, step_id)
-    before = audit.snapshot(rs, ["skipped", "skip_reason", "skip_comment", "skip_reference"])
+    fields = ["skipped", "skip_reason", "skip_comment", "skip_reference", "skip_document"]
+    before = audit.snapshot(rs, fields)
     comment, reference = (comment or "").strip(), (reference or "").strip()[:200]
     if skip:
-        validate_skip(rs.step, reason, comment, reference)
+        document = skip_document_of(order.pk, document_id)
+        validate_skip(rs.step, reason, comment, reference, document)
         rs.skipped, rs.skip_reason, rs.skip_comment, rs.skip_reference = (
             True, reason, comment, reference)
+        rs.skip_document = document
     else:
         rs.skipped, rs.skip_reason, rs.skip_comment, rs.skip_reference = False, "", "", ""
+        rs.skip_document = None
     rs.save()
     audit.record(actor=actor, action="order_route.skip" if skip else "order_route.unskip",
-                 obj=rs, before=before,
-                 after=audit.snapshot(rs, ["skipped", "skip_reason", "skip_comment",
-                                           "skip_reference"]),
+                 obj=rs, before=before, after=audit.snapshot(rs, fields),
                  order_id=order.pk)
     return rs
 

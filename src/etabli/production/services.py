@@ -17,7 +17,7 @@ from etabli.core.errors import Conflict, NotFound, TransitionNotAllowed, Validat
 from etabli.core.sequences import next_number, yearly_reference
 from etabli.workshops.models import StepKind, Workshop
 
-from . import planning
+from . import gates, planning
 from .access import check_can_plan, check_can_record
 from .models import (
     OPEN_STEP_STATUSES,
@@ -196,7 +196,7 @@ def pieces_create_for_order(*, actor, order, route_steps, house: Workshop,
                     workshop=rs.workshop or house, planned_days=rs.planned_days,
                     status=StepStatus.SKIPPED if rs.skipped else StepStatus.PENDING,
                     skip_reason=rs.skip_reason, skip_comment=rs.skip_comment,
-                    skip_reference=rs.skip_reference,
+                    skip_reference=rs.skip_reference, skip_document_id=rs.skip_document_id,
                 ))
             receipt, rest = runs[0], [r for r in runs[1:] if r.status != StepStatus.SKIPPED]
             receipt.planned_start = timezone.localtime(order.created_at).date()
@@ -304,6 +304,7 @@ def piece_start(*, actor, piece_id: int, comment: str = "",
             _("The piece is not at %(workshop)s yet: send it there first.")
             % {"workshop": run.workshop.name},
             details={"step_status": run.status, "workshop": run.workshop.code})
+    gates.check_start(piece, run)
     before = audit.snapshot(piece, PIECE_AUDIT_FIELDS)
     at = timezone.now()
     run.status = new_status
@@ -330,6 +331,7 @@ def piece_complete(*, actor, piece_id: int, weight_g: Any = None, comment: str =
     check_can_record(actor, piece, EventKind.COMPLETED)
     run = _require_open_run(piece)
     new_status = _transition(run, EventKind.COMPLETED)
+    gates.check_leave(piece, run)
     before = audit.snapshot(piece, PIECE_AUDIT_FIELDS)
     at = timezone.now()
     run.status = new_status
@@ -554,6 +556,7 @@ def pieces_send(*, actor, piece_ids: list[int], to_workshop_id: int | None = Non
                 % {"serial": piece.serial, "workshop": run.workshop.name},
                 details={"piece": piece.serial})
         _transition(run, EventKind.SENT)
+        gates.check_send(piece, run)
         weights[pid] = clean_weight(weights_g.get(pid), field=f"weights_g.{pid}")
         pieces.append(piece)
         runs.append(run)
@@ -624,7 +627,21 @@ def transfer_receive(*, actor, transfer_id: int, weights_g: dict[int, Any] | Non
 # route changes on launched pieces
 
 
-def _validate_skip(step: str, reason: str, comment: str, reference: str) -> None:
+def skip_document_of(order_id: int, document_id: int | None):
+    """The document of order `order_id` named as the reason to skip a step (or None)."""
+    from etabli.documents.models import Document
+
+    if document_id is None:
+        return None
+    document = Document.objects.filter(pk=document_id, order_id=order_id).first()
+    if document is None:
+        raise NotFound(_("No document with id %(id)s on this order.") % {"id": document_id},
+                       details={"field": "document_id"})
+    return document
+
+
+def _validate_skip(step: str, reason: str, comment: str, reference: str,
+                   document=None) -> None:
     if step in (StepKind.ORDER_RECEIPT, StepKind.DELIVERY):
         raise ValidationFailed(_("The %(step)s step cannot be skipped.")
                                % {"step": StepKind(step).label},
@@ -641,10 +658,12 @@ def _validate_skip(step: str, reason: str, comment: str, reference: str) -> None
                   "model, a simple design, or with the client's written acceptance of the "
                   "risk."),
                 details={"field": "reason"})
-        if reason == SkipReason.CLIENT_RISK_ACCEPTANCE and not reference:
+        if reason == SkipReason.CLIENT_RISK_ACCEPTANCE and document is None:
+            # A reference alone is not the acceptance: the signed document must be attached.
             raise ValidationFailed(
-                _("Give the reference of the client's written acceptance of the risk."),
-                details={"field": "reference"})
+                _("Attach the client's written acceptance of the risk: upload it to the "
+                  "order's documents, then choose it."),
+                details={"field": "document_id"})
     elif not comment:
         raise ValidationFailed(_("Say why this step is skipped."),
                                details={"field": "comment"})
@@ -675,7 +694,7 @@ def _lock_visible_run(actor, run_id: int) -> tuple[Piece, StepRun]:
 
 @transaction.atomic
 def step_run_skip(*, actor, run_id: int, reason: str, comment: str = "",
-                  reference: str = "") -> StepRun:
+                  reference: str = "", document_id: int | None = None) -> StepRun:
     check_can_plan(actor)
     piece, run = _lock_visible_run(actor, run_id)
     comment = _clean_text(comment, "comment")
@@ -685,12 +704,15 @@ def step_run_skip(*, actor, run_id: int, reason: str, comment: str = "",
                                    details={"step_status": run.status})
     if run.status == StepStatus.READY and piece.location_id is None:
         raise TransitionNotAllowed(_("The piece is travelling; receive it first."))
-    _validate_skip(run.step, reason, comment, reference)
-    before = audit.snapshot(run, ["status", "skip_reason", "skip_comment", "skip_reference"])
+    document = skip_document_of(piece.order_id, document_id)
+    _validate_skip(run.step, reason, comment, reference, document)
+    fields = ["status", "skip_reason", "skip_comment", "skip_reference", "skip_document"]
+    before = audit.snapshot(run, fields)
     was_ready = run.status == StepStatus.READY
     run.status = StepStatus.SKIPPED
     run.skip_reason, run.skip_comment, run.skip_reference = reason, comment, reference
-    run.save(update_fields=["status", "skip_reason", "skip_comment", "skip_reference"])
+    run.skip_document = document
+    run.save(update_fields=fields)
     at = timezone.now()
     if was_ready:
         nxt = _next_run(piece, run)
@@ -705,8 +727,7 @@ def step_run_skip(*, actor, run_id: int, reason: str, comment: str = "",
         _sync_piece(piece, nxt, at)
     _replan_pending(piece, at)
     audit.record(actor=actor, action="step.skip", obj=run, before=before,
-                 after=audit.snapshot(run, ["status", "skip_reason", "skip_comment",
-                                            "skip_reference"]),
+                 after=audit.snapshot(run, fields),
                  order_id=piece.order_id, piece_id=piece.pk)
     return run
 

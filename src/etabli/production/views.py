@@ -29,9 +29,11 @@ from django.views.decorators.http import require_POST
 
 from etabli.accounts.models import Role
 from etabli.clients.models import Client
+from etabli.core import printing
 from etabli.core.errors import DomainError, PermissionDenied
 from etabli.core.web import form_error, page_of, role_home
-from etabli.documents.models import Document, DocumentKind
+from etabli.documents import selectors as document_selectors
+from etabli.documents.models import DocumentKind
 from etabli.documents.services import document_upload
 from etabli.workshops.models import StepKind, Workshop
 
@@ -50,7 +52,6 @@ from .models import (
     TrackingEvent,
     Transfer,
 )
-from .pdf import render_pdf
 from .state import next_status
 
 AT_RISK_DAYS = 2  # a piece due within this many days is at risk
@@ -473,8 +474,7 @@ def piece_context(request, piece: Piece, bound: dict | None = None) -> dict:
         r.shown_workshop = shown_workshop(r.workshop, user, piece)
         r.is_current = run is not None and r.pk == run.pk
     events = list(selectors.piece_events(user, piece))
-    docs = list(Document.objects.visible_to(user)
-                .filter(Q(piece=piece) | Q(order_id=piece.order_id, piece__isnull=True))
+    docs = list(document_selectors.piece_documents(user, piece)  # newest visible versions
                 .select_related("uploaded_by").order_by("uploaded_at", "id"))
     event_ids = {e.pk for e in events}
     if user.role == Role.WORKSHOP:
@@ -517,7 +517,10 @@ def piece_context(request, piece: Piece, bound: dict | None = None) -> dict:
             order_url = reverse("orders:detail", args=[piece.order_id])
         except NoReverseMatch:
             order_url = None
+    from etabli.core import panels
+
     return {
+        "panels": panels.piece_panels(request, piece),
         "piece": piece, "order": piece.order, "line": piece.line, "run": run, "runs": runs,
         "events": events, "documents": docs, "actions": actions, "today": today,
         "is_late": is_late(piece, today), "is_at_risk": is_at_risk(piece, today),
@@ -715,13 +718,11 @@ def _job_bag(request, piece: Piece) -> dict:
 
 
 def _pdf_response(request, pieces, filename) -> HttpResponse:
+    # Job bags of one order: printed in the order's language, with the house's name and logo.
     bags = [_job_bag(request, p) for p in pieces]
-    pdf = render_pdf("production/job_bag.html",
-                     {"bags": bags, "printed_at": timezone.localtime()},
-                     base_url=request.build_absolute_uri("/"), request=request)
-    response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{filename}"'
-    return response
+    pdf = printing.render_order_pdf("production/job_bag.html", {"bags": bags},
+                                    order=pieces[0].order, request=request)
+    return printing.pdf_response(pdf, filename)
 
 
 @login_required

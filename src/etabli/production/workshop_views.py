@@ -16,7 +16,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from etabli.accounts.models import Role
 from etabli.core.errors import DomainError
+from etabli.documents import selectors as document_selectors
 from etabli.documents.models import Document, DocumentKind
 from etabli.documents.services import document_upload
 from etabli.workshops.models import Operation, StepKind
@@ -431,8 +432,7 @@ def _render_piece(request, piece: Piece, bound: dict | None = None):
         incoming_line = (TransferLine.objects.filter(piece=piece, received_at__isnull=True)
                          .select_related("transfer").order_by("-id").first())
     events = list(selectors.piece_events(user, piece))
-    documents = list(Document.objects.visible_to(user)
-                     .filter(Q(piece=piece) | Q(piece__isnull=True, order_id=piece.order_id))
+    documents = list(document_selectors.piece_documents(user, piece)  # newest visible versions
                      .order_by("uploaded_at", "id"))
     photos_by_event: dict[int, list[Document]] = {}
     loose_documents = []
@@ -452,7 +452,10 @@ def _render_piece(request, piece: Piece, bound: dict | None = None):
             hold = event
     destination = run.workshop if run is not None and "send" in actions else None
     main_actions = [(a, forms_by_action[a]) for a in MAIN_ACTIONS if a in forms_by_action]
+    from etabli.core import panels
+
     return render(request, "workshop/piece.html", {
+        "panels": panels.workshop_piece_panels(request, piece),
         "piece": piece, "line": piece.line, "run": run,
         "step_label": StepKind(piece.current_step).label if piece.current_step else "",
         "operations": operations, "is_late": _is_late(piece, timezone.localdate()),

@@ -64,6 +64,7 @@ def _reset_querysets() -> list:
     from etabli.accounts.models import ApiToken, User
     from etabli.clients.models import Client, ClientContact
     from etabli.core.models import AuditEntry, Sequence
+    from etabli.design.models import DesignApproval, Prototype
     from etabli.materials.models import (
         CastingTree,
         Location,
@@ -90,9 +91,19 @@ def _reset_querysets() -> list:
         Transfer,
         TransferLine,
     )
+    from etabli.shipping.models import FollowUp, Invoice, Reception, Shipment
+    from etabli.stonesetting.models import SettingControl, SettingPlan
     from etabli.workshops.models import Workshop, WorkshopContact, WorkshopKind
 
     return [
+        FollowUp.objects.all(),
+        Reception.objects.all(),
+        Invoice.objects.all(),  # its lines go with it
+        Shipment.objects.all(),  # its items go with it
+        Prototype.objects.all(),
+        DesignApproval.objects.all(),  # briefs and rounds go with their lines
+        SettingControl.objects.all(),  # its counts go with it
+        SettingPlan.objects.all(),  # its groups go with it
         MetalEntry.objects.all(),
         StoneEntry.objects.all(),
         MetalBalance.objects.all(),

@@ -93,7 +93,7 @@ WORKSHOPS: list[dict] = [
     },
     {
         "code": "gravure-peeters", "name": "Gravure Peeters", "kind": "external",
-        "skills": ["engraving_hallmarking"],
+        "skills": ["engraving_hallmarking", "engraving", "serial_engraving"],
         "capacity_benches": 2,
         "address": "Rue des Bouchers 12\n1000 Bruxelles\nBelgique",
         "email": "atelier@gravure-peeters.example", "phone": "+32 2 511 48 30",
@@ -104,7 +104,7 @@ WORKSHOPS: list[dict] = [
     },
     {
         "code": "bureau-garantie", "name": "Bureau de garantie de Paris", "kind": "external",
-        "skills": ["engraving_hallmarking", "inspection"],
+        "skills": ["engraving_hallmarking", "hallmarking", "inspection"],
         "capacity_benches": 20,
         "address": "19 rue Vieille-du-Temple\n75004 Paris\nFrance",
         "email": "garantie-paris@douane.example", "phone": "+33 1 44 54 18 00",
@@ -158,7 +158,7 @@ ROUTE_TEMPLATES: list[dict] = [
             ("manufacturing", "atelier-interieur", 8, ["assembly"]),
             ("setting", "incastonatura-galli", 6, ["setting"]),
             ("finishing", "polissage-lambert", 3, ["polishing", "plating"]),
-            ("finishing", "bureau-garantie", 2, ["engraving_hallmarking"]),
+            ("finishing", "bureau-garantie", 2, ["hallmarking"]),
             ("finishing", "house", 1, ["inspection", "cleaning"]),
             ("delivery", "house", 2, ["packing", "shipping"]),
         ],

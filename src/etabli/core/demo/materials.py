@@ -184,6 +184,9 @@ class MaterialsStory:
         by_description = {m.description: m for m in cat.MODELS}
         pieces = (Piece.objects.exclude(status=PieceStatus.DELIVERED)
                   .filter(line__alloy__isnull=False)
+                  # Stones set by the setting plans' jobs (steps_stonesetting) already weigh
+                  # in these pieces, from before the jobs played here: not followed.
+                  .exclude(stone_entries__to_location__kind=LocationKind.IN_PIECES)
                   .select_related("line__alloy").order_by("serial"))
         runs: dict[int, list[StepRun]] = defaultdict(list)
         for run in StepRun.objects.filter(piece__in=pieces).order_by("piece_id", "position"):
@@ -409,6 +412,8 @@ class MaterialsStory:
 
     def choose_stones(self, job: Job) -> None:
         for t in job.tracks:
+            if t.piece.stone_allocations.exists() or hasattr(t.piece, "setting_plan"):
+                continue  # its setting plan reserved and issued them (steps_stonesetting)
             words = t.piece.line.stones.lower()
             wanted: list[tuple[str, int]] = []
             if "1.01 ct" in words and self.lot_left["solitaire"]:

@@ -20,6 +20,7 @@ from etabli.production import services as production
 from etabli.production.models import OPEN_STEP_STATUSES, Piece, StepStatus
 
 from . import catalogue as cat
+from . import steps, steps_quality
 
 if TYPE_CHECKING:
     from .story import Leg, Plan, Story
@@ -145,9 +146,14 @@ class OrderRun:
             raise RuntimeError(f"demo order {self.plan.no}: {piece.serial} is not at "
                                f"{leg.step}@{leg.workshop}")
 
+    def _open(self, piece: Piece):
+        return piece.runs.filter(status__in=OPEN_STEP_STATUSES).select_related("workshop").first()
+
     def send(self, leg: int) -> None:
         pieces = self.pieces()
         self._check_leg(pieces[0], leg)
+        for p in pieces:
+            steps.before_send(self, p, self._open(p))
         weights = {p.pk: self.weight[p.pk] for p in pieces if self.weight.get(p.pk)}
         self.transfer = production.pieces_send(
             actor=self._sender(leg), piece_ids=[p.pk for p in pieces], weights_g=weights)
@@ -161,12 +167,20 @@ class OrderRun:
         pieces = self.pieces()
         self._check_leg(pieces[0], leg)
         for p in pieces:
+            steps.before_start(self, p, self._open(p))
             production.piece_start(actor=self._worker(self.legs[leg]), piece_id=p.pk)
 
     def complete(self, leg: int) -> None:
         step = self.legs[leg]
         last_of_step = leg + 1 == len(self.legs) or self.legs[leg + 1].step != step.step
         for p in self.pieces():
+            run = self._open(p)
+            if run is None:  # ended with an earlier piece's (a shipment delivered them all)
+                continue
+            steps.before_complete(self, p, run)
+            run.refresh_from_db()
+            if run.status != StepStatus.IN_PROGRESS:  # the step's own work ended it
+                continue
             production.piece_complete(
                 actor=self._worker(step), piece_id=p.pk, weight_g=self._weigh_after(p, step),
                 comment=cat.STEP_NOTES.get(step.step, "") if last_of_step else "")
@@ -180,6 +194,10 @@ class OrderRun:
             target = runs[1:][step.rework_to]
             if target.step != self.legs[step.rework_to].step:
                 raise RuntimeError(f"demo order {self.plan.no}: rework target mismatch")
+            if step.step == "finishing":  # found by a failed inspection, sent back from its NC
+                steps_quality.fail_and_rework(self, p, self._open(p), target,
+                                              texts[self.plan.no % len(texts)])
+                continue
             production.piece_rework(actor=actor, piece_id=p.pk, target_run_id=target.pk,
                                     comment=texts[self.plan.no % len(texts)])
 
@@ -208,11 +226,11 @@ class OrderRun:
                                      comment="Resolved; work resumes.")
 
     def confirm_reception(self) -> None:
-        """The client's contact confirms reception; for clients without one, sales records it."""
-        contact = next((u.username for u in cat.DEMO_USERS if u.client == self.plan.client), None)
-        actor = self.story.user(contact or "sales")
-        orders.order_confirm_reception(actor=actor, order_id=self.order.pk,
-                                       note="" if contact else "Confirmed by phone.")
+        """The client's contact confirms reception (accepting, or with a reservation); for
+        clients without one, sales records it (see steps_shipping)."""
+        from .steps_shipping import confirm_reception
+
+        confirm_reception(self)
 
     # change requests --------------------------------------------------------------------------
 

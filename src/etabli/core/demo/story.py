@@ -150,9 +150,14 @@ class RouteEdit:
                                             workshop_id=ws, planned_days=self.days,
                                             operations=self.operations)
         elif self.kind == "skip":
+            document_id = None
+            if self.reason == "client_risk_acceptance":  # the signed acceptance, attached
+                from .steps_design import written_acceptance
+
+                document_id = written_acceptance(story, order, self.reference).pk
             routing.order_route_step_skip(actor=actor, order_id=order.pk, step_id=rs.pk,
                                           reason=self.reason, comment=self.comment,
-                                          reference=self.reference)
+                                          reference=self.reference, document_id=document_id)
         else:
             routing.order_route_step_add(actor=actor, order_id=order.pk, step=self.step,
                                          after_step_id=rs.pk, planned_days=self.days,
@@ -479,8 +484,14 @@ class Story:
             edit("add", after, step="finishing", workshop="gravure-peeters", days=2,
                  operations=["engraving_hallmarking"])
             after += 1
-        elif rng.random() < 0.3:
+        elif rng.random() < 0.3 and model.key != "bespoke-initial":
             edit("add", after, step="finishing", workshop="bureau-garantie", days=2,
+                 operations=["hallmarking"])
+            after += 1
+        elif model.key == "bespoke-initial":
+            # A light pendant: the engraver strikes the maker's mark; under 3 g of gold it
+            # needs no guarantee mark, so it never goes to the assay office.
+            edit("add", after, step="finishing", workshop="gravure-peeters", days=1,
                  operations=["engraving_hallmarking"])
             after += 1
         edit("add", after, step="finishing", workshop=HOUSE, days=1, operations=["inspection"])

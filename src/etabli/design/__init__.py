@@ -1,0 +1,1 @@
+"""Design briefs, design rounds with the client's approval, and prototypes."""

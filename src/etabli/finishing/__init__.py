@@ -1,0 +1,2 @@
+"""Finishing operations (polishing, plating, engraving, hallmarking, cleaning) and hallmark
+exemptions."""

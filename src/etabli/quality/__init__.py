@@ -1,0 +1,1 @@
+"""Inspection templates, inspections with tolerances, signed sheets, nonconformities and rework."""

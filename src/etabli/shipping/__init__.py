@@ -1,0 +1,1 @@
+"""Packaging, shipments, delivery documents, the client's reception and the closing of orders."""

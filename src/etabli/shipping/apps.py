@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ShippingConfig(AppConfig):
+    name = "etabli.shipping"
+    label = "shipping"
+    verbose_name = _("Delivery")
