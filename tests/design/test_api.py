@@ -305,3 +305,57 @@ def test_the_designer_sends_a_prototype_back(house_setup, api, proto_piece):
     assert approval["valid"] is False and approval["invalidated_by_prototype_id"] == made["id"]
     detail = ok(api(h.designer).get(f"/pieces/{proto_piece.pk}"))
     assert detail["current_step"] == "design" and detail["rework_count"] == 1
+
+
+def test_an_approval_as_the_client_reads_it(house_setup, api, piece):
+    """The client reads only the files shared with them, neither the house's written approval
+    nor the name of the house's people who recorded it."""
+    h = house_setup
+    sent = new_sent_round(api, h, piece.line_id, cad=True)
+    decided = ok(upload(api(h.sales), f"/design/rounds/{sent['id']}/written-approval",
+                        {"file": pdf_file("signed.pdf"), "note": "Signed renders, 3 May"}))
+    url = f"/design/approvals/{decided['approval_id']}"
+    house = ok(api(h.sales).get(url))
+    assert {f["kind"] for f in house["files"]} == {"render", "cad"}
+    assert house["document_id"] and house["approved_by"]["id"] == h.sales.pk
+    assert ok(api(h.sales).get(f"/design/rounds/{sent['id']}"))["decided_by"]["id"] == \
+        h.sales.pk
+    mine = ok(api(h.client_contact).get(url))
+    assert [f["kind"] for f in mine["files"]] == ["render"]
+    assert mine["document_id"] is None and mine["approved_by"] is None
+    assert ok(api(h.client_contact).get(f"/design/lines/{piece.line_id}/approvals"))[0][
+        "files"] == mine["files"]
+    rnd = ok(api(h.client_contact).get(f"/design/rounds/{sent['id']}"))
+    assert rnd["decided_by"] is None and rnd["decided_on_behalf"] is True
+    line = ok(api(h.client_contact).get(f"/design/lines/{piece.line_id}"))
+    assert line["rounds"][0]["decided_by"] is None
+
+
+def test_the_client_reads_their_own_name_on_their_decision(house_setup, api, piece):
+    h = house_setup
+    sent = new_sent_round(api, h, piece.line_id)
+    decided = ok(api(h.client_contact).post(f"/design/rounds/{sent['id']}/decision",
+                                            {"decision": "approve"}))
+    assert decided["decided_by"]["id"] == h.client_contact.pk
+    approval = ok(api(h.client_contact).get(f"/design/approvals/{decided['approval_id']}"))
+    assert approval["approved_by"]["id"] == h.client_contact.pk
+
+
+def test_line_approvals_in_a_fixed_number_of_queries(house_setup, api, proto_piece):
+    h = house_setup
+    me = api(h.sales)
+    url = f"/design/lines/{proto_piece.line_id}/approvals"
+    me.get(url)  # warm the token
+    with CaptureQueriesContext(connection) as one:
+        assert len(ok(me.get(url))) == 1
+    made = ok(api(h.designer).post(f"/design/pieces/{proto_piece.pk}/prototypes", {
+        "method": "resin_print", "result": "changes_needed", "fit_ok": False,
+        "reason": "Gallery too low for the stone"}), 201)
+    sent = new_sent_round(api, h, proto_piece.line_id)
+    ok(api(h.client_contact).post(f"/design/rounds/{sent['id']}/decision",
+                                  {"decision": "approve"}))
+    with CaptureQueriesContext(connection) as two:
+        approvals = ok(me.get(url))
+    assert [(a["round_number"], a["valid"], a["invalidated_by_prototype_id"])
+            for a in approvals] == [(1, False, made["id"]), (2, True, None)]
+    assert len(two) == len(one)

@@ -682,3 +682,18 @@ def test_a_render_is_an_image_and_a_cad_file_a_model(house_setup, at_design, kin
                                        kind=kind)
     assert exc.value.details == {"field": "file"}
     assert Document.objects.count() == before and not rnd.files.exists()
+
+
+@pytest.mark.parametrize("label", ["design", "stonesetting", "finishing", "quality", "shipping"])
+def test_the_models_messages_are_translated(label):
+    """A constraint's message and an append-only record's refusal are shown to users: they go
+    through the translations (lazily, in the reader's language)."""
+    from django.apps import apps
+    from django.utils.functional import Promise
+
+    for model in apps.get_app_config(label).get_models():
+        for constraint in model._meta.constraints:
+            assert isinstance(constraint.violation_error_message, Promise), (
+                model.__name__, constraint.name)
+        if "append_only_message" in vars(model):
+            assert isinstance(model.append_only_message, Promise), model.__name__

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from etabli.core.errors import Conflict, ValidationFailed
 from etabli.materials import selectors, services, stone_services
@@ -65,8 +66,9 @@ def test_casting_tree_of_rings_with_loss_against_allowance(house_setup):
     assert slip.allowance_g == D("0.750")
     assert slip.over_allowance
     assert tree.yield_percent == D("64.8")
-    statement = selectors.workshop_statement(h.caster, slip.sent_at.date(),
-                                             slip.sent_at.date())
+    # The statement's days are the house's (local) days, not UTC's: near midnight they differ.
+    day = timezone.localdate(slip.sent_at)
+    statement = selectors.workshop_statement(h.caster, day, day)
     (st,) = statement.lines
     assert (st.issued_g, st.returned_pieces_g, st.returned_scrap_g, st.loss_g, st.closing_g) == (
         D("50.000"), D("32.400"), D("16.550"), D("1.050"), D("0.000"))

@@ -6,10 +6,12 @@ import hashlib
 import io
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from pypdf import PdfReader
 
-from etabli.quality import services
+from etabli.quality import selectors, services
 from etabli.quality.models import Inspection, InspectionTemplate, Nonconformity
 from tests.apiclient import API, assert_error, error_fields, ok
 from tests.quality.conftest import open_inspection, piece_in_finishing, png
@@ -328,6 +330,33 @@ def test_nonconformity_list_and_roles(house_setup, api, django_assert_max_num_qu
     me.get("/quality/nonconformities")
     with django_assert_max_num_queries(6):
         assert ok(me.get("/quality/nonconformities"))["count"] == 2
+
+
+def _reworked(h):
+    piece, nc = _failed(h)
+    services.nonconformity_record_cause(actor=h.quality, nc_id=nc.pk, root_cause="setting",
+                                        corrective_action="Tighten the claws.")
+    target = next(r for r in selectors.rework_targets(piece, nc.inspection.run)
+                  if r.step == "setting")
+    return services.nonconformity_send_to_rework(actor=h.quality, nc_id=nc.pk,
+                                                 target_run_id=target.pk)
+
+
+def test_reworked_nonconformities_listed_in_a_fixed_number_of_queries(house_setup, api):
+    h = house_setup
+    _reworked(h)
+    me = api(h.manager)
+    me.get("/quality/nonconformities")  # warm the token
+    with CaptureQueriesContext(connection) as one:
+        items = ok(me.get("/quality/nonconformities"))["items"]
+    assert [i["sent_to_rework_by"] for i in items] == ["quality"]
+    _reworked(h)
+    _reworked(h)
+    with CaptureQueriesContext(connection) as three:
+        items = ok(me.get("/quality/nonconformities"))["items"]
+    assert [(i["status"], i["sent_to_rework_by"]) for i in items] == [("in_rework",
+                                                                        "quality")] * 3
+    assert len(three) == len(one)
 
 
 def test_a_client_never_sees_a_nonconformity_anywhere(house_setup, api):

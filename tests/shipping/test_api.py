@@ -345,6 +345,22 @@ def test_reception_endpoints(h, api):
     assert FollowUp.objects.get().resolution == "Stone reset at the house"
 
 
+def test_a_client_reads_who_recorded_their_reception_only_when_it_was_them(h, api):
+    path = f"{P}/orders/{{pk}}/reception"
+    by_house = delivered(h)
+    ok(api(h.sales).post(path.format(pk=by_house.pk), {"note": "Client phoned"}), 201)
+    assert ok(api(h.sales).get(path.format(pk=by_house.pk)))["recorded_by"] == \
+        h.sales.username
+    mine = ok(api(h.client_contact).get(path.format(pk=by_house.pk)))
+    assert mine["on_behalf"] and mine["recorded_by"] is None
+    by_client = delivered(h)
+    ok(api(h.client_contact).post(path.format(pk=by_client.pk), {}), 201)
+    assert ok(api(h.client_contact).get(path.format(pk=by_client.pk)))["recorded_by"] == \
+        h.client_contact.username
+    assert ok(api(h.logistics).get(path.format(pk=by_client.pk)))["recorded_by"] == \
+        h.client_contact.username
+
+
 def test_the_orders_endpoint_still_confirms(h, api):
     order = delivered(h)
     body = ok(api(h.sales).post(f"/orders/{order.pk}/confirm-reception",

@@ -81,6 +81,44 @@ def test_prices_change_until_issued(h):
     assert line.unit_price == Decimal("10.03")
 
 
+THREE_LINES = TWO_LINES + [default_line(description="Pendant", model_reference="P-2",
+                                        target_price="800", size="")]
+
+
+def test_prices_are_set_together_or_not_at_all(h):
+    order = h.launched_order(lines=THREE_LINES)
+    invoice = invoicing.invoice_prepare(actor=h.sales, order_id=order.pk)
+    first, second, third = invoice.lines.order_by("position")
+    with pytest.raises(ValidationFailed) as exc:
+        invoicing.invoice_prices_set(actor=h.sales, invoice_id=invoice.pk, prices={
+            first.pk: "1300", second.pk: "400", third.pk: "12.345"})
+    assert exc.value.details["line_id"] == third.pk
+    assert set(exc.value.details["errors"]) == {str(third.pk)}
+    assert [ln.unit_price for ln in invoice.lines.order_by("position")] == [
+        Decimal("1200.00"), Decimal("350.50"), Decimal("800.00")]
+    assert not AuditEntry.objects.filter(action="invoice.price").exists()
+    with pytest.raises(ValidationFailed):  # a price cannot be taken away
+        invoicing.invoice_prices_set(actor=h.sales, invoice_id=invoice.pk,
+                                     prices={first.pk: ""})
+    with pytest.raises(NotFound):
+        invoicing.invoice_prices_set(actor=h.sales, invoice_id=invoice.pk,
+                                     prices={999999: "10"})
+    with pytest.raises(NotFound):  # logistics never sees invoices
+        invoicing.invoice_prices_set(actor=h.logistics, invoice_id=invoice.pk,
+                                     prices={first.pk: "10"})
+    # the same amount written otherwise is no change: no audit entry
+    changed = invoicing.invoice_prices_set(actor=h.sales, invoice_id=invoice.pk, prices={
+        first.pk: "1200", second.pk: "350,5", third.pk: "850"})
+    assert [ln.pk for ln in changed] == [third.pk]
+    assert [ln.unit_price for ln in invoice.lines.order_by("position")] == [
+        Decimal("1200.00"), Decimal("350.50"), Decimal("850.00")]
+    assert AuditEntry.objects.filter(action="invoice.price").count() == 1
+    invoicing.invoice_issue(actor=h.manager, invoice_id=invoice.pk)
+    with pytest.raises(TransitionNotAllowed):
+        invoicing.invoice_prices_set(actor=h.sales, invoice_id=invoice.pk,
+                                     prices={first.pk: "10"})
+
+
 def test_issue_numbers_once_and_freezes(h, settings):
     settings.ETABLI_VAT_PERCENT = "5.5"
     first = invoicing.invoice_prepare(actor=h.sales, order_id=h.launched_order().pk)

@@ -295,6 +295,30 @@ def test_invoice_page(h, client):
     assert client.post(act("nonsense")).status_code == 404
 
 
+def test_invoice_prices_are_saved_together(h, client):
+    from etabli.core.models import AuditEntry
+    from tests.factories import default_line
+
+    order = h.launched_order(lines=[
+        default_line(), default_line(description="Hoop earrings", target_price="350.50"),
+        default_line(description="Pendant", target_price="800")])
+    invoice = invoicing.invoice_prepare(actor=h.sales, order_id=order.pk)
+    first, second, third = invoice.lines.order_by("position")
+    act = reverse("shipping:invoice_action", args=[order.pk, "prices"])
+    as_user(client, h.sales)
+    response = client.post(act, {f"price_{first.pk}": "1300", f"price_{second.pk}": "400",
+                                 f"price_{third.pk}": "12.345"})
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {f"price_{third.pk}"}
+    assert [ln.unit_price for ln in invoice.lines.order_by("position")] == [
+        first.unit_price, second.unit_price, third.unit_price]
+    # the prices as shown, written without their cents: no change, nothing audited
+    response = client.post(act, {f"price_{first.pk}": "1200", f"price_{second.pk}": "350.5",
+                                 f"price_{third.pk}": "800"})
+    assert response.status_code == 302
+    assert not AuditEntry.objects.filter(action="invoice.price").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # the panels on the shared pages
 

@@ -211,6 +211,23 @@ def test_client_ref_makes_a_repeated_submission_count_once(h, ready):
         create(h, order, pieces, client_ref="x" * 65)
 
 
+def test_a_replay_is_only_for_who_prepared_the_shipment(h, ready):
+    order, pieces = ready
+    first = create(h, order, pieces, client_ref="form-2")
+    # sales reads shipments but never prepares one: refused, never handed the shipment
+    with pytest.raises(PermissionDenied):
+        create(h, order, pieces, actor=h.sales, client_ref="form-2")
+    for user in (h.caster_member, h.other_client_contact):
+        with pytest.raises(NotFound):
+            create(h, order, pieces, actor=user, client_ref="form-2")
+    # another member of logistics' roles reusing the reference: not their submission
+    with pytest.raises(Conflict):
+        create(h, order, pieces, actor=h.manager, client_ref="form-2")
+    again = create(h, order, pieces, client_ref="form-2")
+    assert again.pk == first.pk and again.replayed
+    assert Shipment.objects.count() == 1
+
+
 def test_update_a_prepared_shipment(h, ready):
     order, pieces = ready
     shipment = create(h, order, pieces)

@@ -24,7 +24,14 @@ from etabli.documents.models import Document, Visibility
 from etabli.production.models import Piece
 
 from . import budget, selectors, services
-from .models import DesignApproval, DesignRound, Prototype, PrototypeMethod, PrototypeResult
+from .models import (
+    DesignApproval,
+    DesignRound,
+    Prototype,
+    PrototypeMethod,
+    PrototypeResult,
+    RoundStatus,
+)
 
 router = Router(tags=["Design"])
 
@@ -213,6 +220,14 @@ def _user_ref(user) -> dict | None:
     return {"id": user.pk, "name": user.get_full_name() or user.username}
 
 
+def _decider_ref(reader, user) -> dict | None:
+    """Who decided or approved: the house's people stay with the house (a client reads only
+    their own name), as for a document's uploader."""
+    if user is None or not (reader.sees_clients or user.pk == reader.pk):
+        return None
+    return _user_ref(user)
+
+
 def _budget(figures: budget.BudgetConsistency) -> dict:
     return figures.as_dict()
 
@@ -224,7 +239,7 @@ def _file(doc: Document) -> dict:
             "size_bytes": doc.size_bytes, "url": reverse("document", args=[doc.token])}
 
 
-def _round(rnd: DesignRound) -> dict:
+def _round(reader, rnd: DesignRound) -> dict:
     approval = getattr(rnd, "approval", None) if rnd.status == "approved" else None
     return {"id": rnd.pk, "line_id": rnd.line_id, "order_id": rnd.line.order_id,
             "number": rnd.number, "status": rnd.status,
@@ -234,7 +249,8 @@ def _round(rnd: DesignRound) -> dict:
             "estimated_stone_ct": rnd.estimated_stone_ct,
             "files": [_file(d) for d in getattr(rnd, "shown_files", [])],
             "budget": _budget(budget.of_round(rnd)), "sent_at": rnd.sent_at,
-            "decided_at": rnd.decided_at, "decided_by": _user_ref(rnd.decided_by),
+            "decided_at": rnd.decided_at,
+            "decided_by": _decider_ref(reader, rnd.decided_by),
             "decided_on_behalf": rnd.decided_on_behalf,
             "decision_comment": rnd.decision_comment,
             "approval_id": approval.pk if approval else None}
@@ -244,20 +260,26 @@ def _rounds(user, qs) -> list[dict]:
     rounds = list(qs.select_related("line__order", "decided_by", "approval")
                   .order_by("line_id", "number"))
     selectors.files_for(user, rounds)
-    return [_round(r) for r in rounds]
+    return [_round(user, r) for r in rounds]
 
 
-def _approval(approval: DesignApproval) -> dict:
-    withdrawn = Prototype.objects.filter(invalidates=approval).values_list("pk",
-                                                                           flat=True).first()
-    latest = approval.line.design_rounds.exclude(status="draft").order_by("-number").first()
+def _approval(reader, approval: DesignApproval, *, withdrawn: int | None,
+              latest_round_id: int | None, client_file_ids: set[int] | None) -> dict:
+    """One approval. `withdrawn`: the prototype that invalidated it; `latest_round_id`: the
+    line's latest round sent; `client_file_ids`: for a reader outside the house, the files of
+    the approval they may see (None: all of them)."""
+    files = approval.files
+    if client_file_ids is not None:
+        files = [f for f in files if f.get("id") in client_file_ids]
     return {"id": approval.pk, "round_id": approval.round_id, "line_id": approval.line_id,
-            "round_number": approval.round_number, "approved_by": _user_ref(approval.approved_by),
+            "round_number": approval.round_number,
+            "approved_by": _decider_ref(reader, approval.approved_by),
             "approved_at": approval.approved_at, "on_behalf": approval.on_behalf,
-            "note": approval.note, "document_id": approval.document_id,
-            "files": approval.files, "budget": _budget(budget.of_approval(approval)),
-            "valid": withdrawn is None and latest is not None
-            and latest.pk == approval.round_id,
+            "note": approval.note,
+            # the client's written approval is a house document
+            "document_id": approval.document_id if reader.sees_clients else None,
+            "files": files, "budget": _budget(budget.of_approval(approval)),
+            "valid": withdrawn is None and latest_round_id == approval.round_id,
             "invalidated_by_prototype_id": withdrawn}
 
 
@@ -442,8 +464,30 @@ def written_approval(request, round_id: int, file: File[UploadedFile],
 
 
 def _approvals(user, qs) -> list[dict]:
-    return [_approval(a) for a in qs.select_related("approved_by", "line")
-            .order_by("line_id", "round_number")]
+    """The approvals of `qs`, in a fixed number of queries."""
+    approvals = list(qs.select_related("approved_by", "line").order_by("line_id",
+                                                                        "round_number"))
+    if not approvals:
+        return []
+    withdrawn: dict[int, int] = {}
+    for proto_id, approval_id in (Prototype.objects.filter(invalidates__in=approvals)
+                                  .values_list("pk", "invalidates_id")):
+        withdrawn.setdefault(approval_id, proto_id)  # the first, as the model orders them
+    latest: dict[int, int] = {}
+    for line_id, round_id in (DesignRound.objects
+                              .filter(line_id__in={a.line_id for a in approvals})
+                              .exclude(status=RoundStatus.DRAFT)
+                              .order_by("line_id", "-number").values_list("line_id", "pk")):
+        latest.setdefault(line_id, round_id)
+    client_file_ids = None
+    if not user.sees_clients:
+        ids = {f.get("id") for a in approvals for f in a.files}
+        client_file_ids = set(Document.objects.visible_to(user)
+                              .filter(visibility=Visibility.CLIENT, pk__in=ids)
+                              .values_list("pk", flat=True))
+    return [_approval(user, a, withdrawn=withdrawn.get(a.pk),
+                      latest_round_id=latest.get(a.line_id), client_file_ids=client_file_ids)
+            for a in approvals]
 
 
 @router.get("/design/lines/{line_id}/approvals", response=list[ApprovalOut],

@@ -138,11 +138,11 @@ class DesignRound(models.Model):
         ordering = ["line", "number"]
         constraints = [
             models.UniqueConstraint(fields=["line", "number"], name="design_round_number_unique",
-                                    violation_error_message="This round number exists already."),
+                                    violation_error_message=_("This round number exists already.")),
             models.UniqueConstraint(
                 fields=["line"], condition=Q(status__in=["draft", "sent"]),
                 name="one_open_design_round_per_line",
-                violation_error_message="A line has one round open at a time."),
+                violation_error_message=_("A line has one round open at a time.")),
             models.CheckConstraint(condition=Q(number__gte=1), name="design_round_number_pos"),
             models.CheckConstraint(
                 condition=Q(status="draft") | Q(sent_at__isnull=False),
@@ -163,7 +163,7 @@ class DesignApproval(AppendOnly, models.Model):
     design stood against the line's budget at that moment. Written once, never changed; a
     prototype that needs CAD changes later invalidates it (recorded on the prototype)."""
 
-    append_only_message = "A design approval is a formal record: it is never changed."
+    append_only_message = _("A design approval is a formal record: it is never changed.")
 
     round = models.OneToOneField(DesignRound, on_delete=models.CASCADE, related_name="approval",
                                  verbose_name=_("round"))
@@ -213,8 +213,8 @@ class DesignApproval(AppendOnly, models.Model):
             models.CheckConstraint(
                 condition=Q(on_behalf=False) | (Q(document__isnull=False) & ~Q(note="")),
                 name="design_approval_on_behalf_has_proof",
-                violation_error_message="An approval recorded on the client's behalf needs a "
-                                        "note and the client's written approval."),
+                violation_error_message=_("An approval recorded on the client's behalf needs a "
+                                          "note and the client's written approval.")),
         ]
 
     def __str__(self) -> str:
@@ -253,7 +253,7 @@ class PrototypeQuerySet(models.QuerySet):
 class Prototype(AppendOnly, models.Model):
     """The prototype made at one prototyping step of a piece, its fit test and its result."""
 
-    append_only_message = "A prototype record is never changed: record the next prototype."
+    append_only_message = _("A prototype record is never changed: record the next prototype.")
 
     piece = models.ForeignKey("production.Piece", on_delete=models.PROTECT,
                               related_name="prototypes", verbose_name=_("piece"))
@@ -292,7 +292,7 @@ class Prototype(AppendOnly, models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(result="approved") | ~Q(reason=""),
                                    name="prototype_changes_have_reason",
-                                   violation_error_message="Say why the CAD must change."),
+                                   violation_error_message=_("Say why the CAD must change.")),
             models.CheckConstraint(condition=Q(fit_tested=True) | Q(fit_ok__isnull=True),
                                    name="prototype_fit_result_needs_test"),
         ]

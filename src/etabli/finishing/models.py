@@ -148,16 +148,16 @@ class FinishingRecord(models.Model):
             models.UniqueConstraint(
                 fields=["step_run", "operation"], condition=~Q(status="refused"),
                 name="finishing_record_once_per_run",
-                violation_error_message="This operation is already recorded for this step."),
+                violation_error_message=_("This operation is already recorded for this step.")),
             models.CheckConstraint(
                 name="finishing_plating_thickness_range",
                 condition=Q(plating_thickness_um__isnull=True)
                 | Q(plating_thickness_um__gte="0.05", plating_thickness_um__lte="1.00"),
-                violation_error_message="Rhodium is plated 0.05 to 1.00 µm thick."),
+                violation_error_message=_("Rhodium is plated 0.05 to 1.00 µm thick.")),
             models.CheckConstraint(
                 name="finishing_exempt_or_refused_only_hallmarking",
                 condition=Q(status__in=["done", "waived"]) | Q(operation="hallmarking"),
-                violation_error_message="Only hallmarking can be exempt or refused."),
+                violation_error_message=_("Only hallmarking can be exempt or refused.")),
         ]
 
     def __str__(self) -> str:
@@ -198,11 +198,11 @@ class HallmarkExemption(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["country", "metal"],
                                     name="hallmark_exemption_unique",
-                                    violation_error_message="This country already has an "
-                                                            "exemption for this metal."),
+                                    violation_error_message=_("This country already has an "
+                                                              "exemption for this metal.")),
             models.CheckConstraint(condition=Q(under_weight_g__gt=0),
                                    name="hallmark_exemption_weight_positive",
-                                   violation_error_message="The weight must be more than 0 g."),
+                                   violation_error_message=_("The weight must be more than 0 g.")),
         ]
 
     def __str__(self) -> str:

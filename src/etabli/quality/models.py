@@ -68,8 +68,8 @@ class InspectionTemplate(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True),
                                     name="one_default_inspection_template",
-                                    violation_error_message="Only one template is the "
-                                                            "default."),
+                                    violation_error_message=_("Only one template is the "
+                                                              "default.")),
         ]
 
     def __str__(self) -> str:
@@ -232,8 +232,8 @@ class Inspection(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run"], condition=Q(status="draft"),
                                     name="one_open_inspection_per_run",
-                                    violation_error_message="This step already has an "
-                                                            "inspection being measured."),
+                                    violation_error_message=_("This step already has an "
+                                                              "inspection being measured.")),
             models.CheckConstraint(
                 name="inspection_signed_has_signature",
                 condition=(Q(status="draft", signed_at__isnull=True, signed_by__isnull=True,
@@ -241,8 +241,8 @@ class Inspection(models.Model):
                            | (Q(status="signed", signed_at__isnull=False,
                                 signed_by__isnull=False) & ~Q(signed_sha256="")
                               & Q(verdict__in=["pass", "fail"]))),
-                violation_error_message="A signed inspection has a signer, a time, a hash "
-                                        "and a verdict; a draft has none."),
+                violation_error_message=_("A signed inspection has a signer, a time, a hash "
+                                          "and a verdict; a draft has none.")),
         ]
 
     def __str__(self) -> str:
@@ -432,11 +432,11 @@ class Nonconformity(models.Model):
                 name="nonconformity_closed_has_date",
                 condition=(Q(status="closed", closed_at__isnull=False)
                            | (~Q(status="closed") & Q(closed_at__isnull=True))),
-                violation_error_message="A closed nonconformity has a closing date."),
+                violation_error_message=_("A closed nonconformity has a closing date.")),
             models.CheckConstraint(
                 name="nonconformity_rework_has_target",
                 condition=Q(rework_run__isnull=False) | ~Q(status="in_rework"),
-                violation_error_message="A nonconformity in rework names the step redone."),
+                violation_error_message=_("A nonconformity in rework names the step redone.")),
         ]
 
     def __str__(self) -> str:

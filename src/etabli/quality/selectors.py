@@ -79,7 +79,8 @@ def inspection_get(user, inspection_id: int) -> Inspection | None:
 def _nonconformities(user) -> QuerySet[Nonconformity]:
     return (Nonconformity.objects.visible_to(user)
             .select_related("piece__order", "inspection__run__workshop", "rework_run__workshop",
-                            "closed_by_inspection", "cause_recorded_by", "created_by"))
+                            "closed_by_inspection", "cause_recorded_by", "sent_to_rework_by",
+                            "created_by"))
 
 
 def nonconformity_list(user, filters: NonconformityFilters | None = None):

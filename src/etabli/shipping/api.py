@@ -294,8 +294,14 @@ class ReceptionOut(Schema):
         return str(ReceptionOutcome(obj.outcome).label)
 
     @staticmethod
-    def resolve_recorded_by(obj):
-        return obj.recorded_by.username if obj.recorded_by_id else None
+    def resolve_recorded_by(obj, context):
+        # Who recorded it is the house's to know; a client reads only their own name.
+        user = request_user(context)
+        if user is None or not obj.recorded_by_id:
+            return None
+        if not (user.sees_clients or obj.recorded_by_id == user.pk):
+            return None
+        return obj.recorded_by.username
 
     @staticmethod
     def resolve_follow_ups(obj):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -166,6 +167,53 @@ def invoice_line_price(*, actor, invoice_id: int, line_id: int, unit_price) -> I
                  after={"unit_price": price, "line": line.position},
                  order_id=invoice.order_id)
     return line
+
+
+@transaction.atomic
+def invoice_prices_set(*, actor, invoice_id: int, prices: dict[int, Any]) -> list[InvoiceLine]:
+    """Set the unit prices of several lines of a draft invoice at once: every price is checked
+    first, then all are written together (or none). A price equal to the line's once cleaned
+    ("1500" for 1500.00) is no change and leaves no audit entry. Returns the lines changed.
+
+    A bad price raises ValidationFailed naming the first bad line (`details["line_id"]`) and,
+    in `details["errors"]`, the message for every bad line by its id."""
+    invoice = _lock_invoice(actor, invoice_id)
+    _require_draft(invoice)
+    lines = {line.pk: line for line in invoice.lines.order_by("position")}
+    unknown = [line_id for line_id in prices if line_id not in lines]
+    if unknown:
+        raise NotFound(_("Line %(id)s is not on this invoice.") % {"id": unknown[0]},
+                       details={"field": "line_id"})
+    cleaned: dict[int, Decimal] = {}
+    errors: dict[int, str] = {}
+    for line_id, value in prices.items():
+        line = lines[line_id]
+        try:
+            price = clean_amount(value, "unit_price")
+            if price is None and line.unit_price is not None:
+                raise ValidationFailed(_("Give the unit price."),
+                                       details={"field": "unit_price"})
+        except ValidationFailed as exc:
+            errors[line_id] = exc.message
+            continue
+        if price != line.unit_price:
+            cleaned[line_id] = price
+    if errors:
+        first = min(errors, key=lambda line_id: lines[line_id].position)
+        raise ValidationFailed(errors[first], details={
+            "field": "unit_price", "line_id": first,
+            "errors": {str(line_id): message for line_id, message in errors.items()}})
+    changed = []
+    for line_id, price in sorted(cleaned.items(), key=lambda item: lines[item[0]].position):
+        line = lines[line_id]
+        before = {"unit_price": line.unit_price}
+        line.unit_price = price
+        line.save(update_fields=["unit_price"])
+        audit.record(actor=actor, action="invoice.price", obj=invoice, before=before,
+                     after={"unit_price": price, "line": line.position},
+                     order_id=invoice.order_id)
+        changed.append(line)
+    return changed
 
 
 @transaction.atomic

@@ -202,8 +202,8 @@ class ShipmentItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["piece"], condition=Q(active=True),
                                     name="one_active_shipment_per_piece",
-                                    violation_error_message="A piece is on one shipment at a "
-                                                            "time."),
+                                    violation_error_message=_("A piece is on one shipment at a "
+                                                              "time.")),
             models.CheckConstraint(
                 condition=Q(packed_at__isnull=True) | (~Q(case="") & ~Q(protection="")),
                 name="shipment_item_packed_in_a_case"),
@@ -284,7 +284,7 @@ class Invoice(models.Model):
                 | Q(status="issued", number__isnull=False, issued_at__isnull=False,
                     total__isnull=False, vat_percent__isnull=False),
                 name="invoice_issued_is_numbered",
-                violation_error_message="An issued invoice has a number, a date and totals."),
+                violation_error_message=_("An issued invoice has a number, a date and totals.")),
         ]
 
     def __str__(self) -> str:
@@ -438,7 +438,7 @@ class FollowUp(models.Model):
                 condition=Q(status="open", resolved_at__isnull=True)
                 | (Q(status="resolved", resolved_at__isnull=False) & ~Q(resolution="")),
                 name="follow_up_resolved_with_a_resolution",
-                violation_error_message="A resolved follow-up says how it was resolved."),
+                violation_error_message=_("A resolved follow-up says how it was resolved.")),
         ]
 
     def __str__(self) -> str:

@@ -30,7 +30,7 @@ from etabli.production import services as production
 from etabli.production.models import OPEN_STEP_STATUSES, Piece, StepRun, StepStatus
 from etabli.workshops.models import StepKind
 
-from .access import check_runs_shipments, check_sees_prices
+from .access import check_runs_shipments, check_sees_prices, runs_shipments
 from .models import (
     INSURED_METHODS,
     SHIPMENT_TRANSITIONS,
@@ -281,10 +281,13 @@ def shipment_create(*, actor, order_id: int, piece_ids: list[int], method: str,
                     client_ref: str | None = None) -> Shipment:
     """Prepare a shipment for pieces of one order that wait at the house for delivery."""
     client_ref = _clean_ref(client_ref)
-    if client_ref is not None:
+    # A replay is only for whoever may prepare shipments, and only of their own submission:
+    # anyone else goes on to the same refusals as without a reference.
+    if client_ref is not None and runs_shipments(actor):
         existing = Shipment.objects.filter(client_ref=client_ref).first()
         if existing is not None:
-            same = (Shipment.objects.visible_to(actor).filter(pk=existing.pk).exists()
+            same = (existing.created_by_id == actor.pk
+                    and Shipment.objects.visible_to(actor).filter(pk=existing.pk).exists()
                     and existing.order_id == order_id
                     and set(existing.items.values_list("piece_id", flat=True))
                     == set(piece_ids or []))

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from etabli.core.errors import DomainError, NotFound
+from etabli.core.errors import DomainError, NotFound, ValidationFailed
 from etabli.core.printing import pdf_response
 from etabli.core.web import form_error, page_of
 from etabli.orders.models import Order
@@ -430,15 +430,19 @@ def invoice_action(request, order_id: int, action: str):
         if action == "prices":
             form = InvoicePricesForm(request.POST, lines=invoicing.figures(invoice).lines)
             if form.is_valid():
-                for line, field in form.rows:
-                    value = form.cleaned_data[field.name]
-                    if value != ("" if line.unit_price is None else str(line.unit_price)):
-                        try:
-                            invoicing.invoice_line_price(actor=user, invoice_id=invoice.pk,
-                                                         line_id=line.pk, unit_price=value)
-                        except DomainError as exc:
-                            form.add_error(field.name, exc.message)
-                if not form.errors:
+                try:
+                    invoicing.invoice_prices_set(
+                        actor=user, invoice_id=invoice.pk,
+                        prices={line.pk: form.cleaned_data[field.name]
+                                for line, field in form.rows})
+                except ValidationFailed as exc:
+                    errors = exc.details.get("errors") or {}
+                    for line, field in form.rows:
+                        if str(line.pk) in errors:
+                            form.add_error(field.name, errors[str(line.pk)])
+                    if not form.errors:
+                        raise
+                else:
                     messages.success(request, _("Prices saved."))
                     return redirect("shipping:invoice", order_id=order.pk)
         else:

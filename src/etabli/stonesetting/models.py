@@ -117,7 +117,7 @@ class SettingPlan(models.Model):
                                                  checked_at__isnull=False,
                                                  stones_match=True,
                                                  preparation_checked=True)),
-                violation_error_message="A checked plan says who checked it and when."),
+                violation_error_message=_("A checked plan says who checked it and when.")),
         ]
 
     def __str__(self) -> str:
@@ -173,7 +173,7 @@ class SettingGroup(models.Model):
                 condition=Q(supplied_by_client=False) | Q(lot__isnull=True,
                                                           allocation__isnull=True),
                 name="setting_group_client_stones_not_in_ledger",
-                violation_error_message="The client's own stones come from no lot."),
+                violation_error_message=_("The client's own stones come from no lot.")),
         ]
 
     def __str__(self) -> str:
