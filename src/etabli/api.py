@@ -39,5 +39,6 @@ for r in (accounts_router, workshops_router, clients_router, materials_router, m
 api.add_router("", "etabli.materials.cad_api.router")  # CAD → weight
 api.add_router("", "etabli.documents.api.router")  # documents, their versions and sharing
 # The steps in depth: each step's app has its own router.
-for _module in ("design", "stonesetting", "finishing", "quality", "shipping"):
+for _module in ("design", "stonesetting", "finishing", "quality", "shipping",
+                "alerts", "notifications", "reports"):
     api.add_router("", f"etabli.{_module}.api.router")

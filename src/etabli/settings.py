@@ -70,6 +70,11 @@ INSTALLED_APPS = [
     "etabli.finishing",
     "etabli.quality",
     "etabli.shipping",
+    "django_tasks",
+    "django_tasks_db",
+    "etabli.alerts",
+    "etabli.notifications",
+    "etabli.reports",
 ]
 
 MIDDLEWARE = [
@@ -242,3 +247,28 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("ETABLI_LOG_LEVEL", "WARNING")},
 }
+
+# Background work: alert detection, notifications (e-mail, webhooks), daily digests. Tasks
+# wait in the database (django-tasks' database backend): `etabli serve` runs a worker beside
+# the web server, and on PostgreSQL any number of `etabli worker` processes may run instead.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# Whether `etabli serve` (and `etabli start`) run the background worker themselves.
+ETABLI_SERVE_WORKER = _env_bool("ETABLI_SERVE_WORKER", True)
+# Public address of this Établi, for links in e-mails and webhooks (e.g. https://atelier.example).
+ETABLI_PUBLIC_URL = os.environ.get("ETABLI_PUBLIC_URL", "").rstrip("/")
+
+# E-mail: SMTP configured by environment. With no ETABLI_SMTP_HOST, e-mails are written to
+# the log (console backend) so nothing is lost silently and nothing leaves the machine.
+ETABLI_SMTP_HOST = os.environ.get("ETABLI_SMTP_HOST", "").strip()
+if ETABLI_SMTP_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = ETABLI_SMTP_HOST
+    EMAIL_PORT = int(os.environ.get("ETABLI_SMTP_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("ETABLI_SMTP_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("ETABLI_SMTP_PASSWORD", "")
+    EMAIL_USE_TLS = _env_bool("ETABLI_SMTP_STARTTLS", EMAIL_PORT == 587)
+    EMAIL_USE_SSL = _env_bool("ETABLI_SMTP_SSL", EMAIL_PORT == 465)
+    EMAIL_TIMEOUT = int(os.environ.get("ETABLI_SMTP_TIMEOUT", "20"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("ETABLI_EMAIL_FROM", "Établi <etabli@localhost>")

@@ -43,4 +43,12 @@ def etabli(request):
         # The most specific entry is the current one (/workshop/materials/ over /workshop/).
         current = max(matches, key=len) if matches else None
         nav = [{"label": label, "url": url, "active": url == current} for label, url in items]
-    return {"house_name": settings.ETABLI_HOUSE_NAME, "nav_items": nav}
+    return {"house_name": settings.ETABLI_HOUSE_NAME, "nav_items": nav,
+            "inbox_unread": _inbox_unread(user)}
+
+
+def _inbox_unread(user):
+    """The unread count in the header: a callable, so one query, only where a page shows it."""
+    from etabli.notifications.selectors import unread_count
+
+    return lambda: unread_count(user)

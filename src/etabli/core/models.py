@@ -59,3 +59,29 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
+
+
+class PeriodicRun(models.Model):
+    """When each periodic job (alert detection, notification delivery, digests…) is next due,
+    and how its last run went. Schedulers claim a due job by moving `next_run_at` forward in
+    one conditional UPDATE, so several workers never run the same pass twice."""
+
+    name = models.CharField(max_length=100, primary_key=True, verbose_name=_("name"))
+    next_run_at = models.DateTimeField(verbose_name=_("next run at"))
+    last_enqueued_at = models.DateTimeField(null=True, blank=True,
+                                            verbose_name=_("last enqueued at"))
+    last_started_at = models.DateTimeField(null=True, blank=True,
+                                           verbose_name=_("last started at"))
+    last_finished_at = models.DateTimeField(null=True, blank=True,
+                                            verbose_name=_("last finished at"))
+    last_ok = models.BooleanField(null=True, verbose_name=_("last run succeeded"))
+    last_result = models.JSONField(null=True, blank=True, verbose_name=_("last result"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+
+    class Meta:
+        verbose_name = _("periodic job")
+        verbose_name_plural = _("periodic jobs")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
-PANEL_APPS = ["design", "stonesetting", "finishing", "quality", "shipping"]
+PANEL_APPS = ["design", "stonesetting", "finishing", "quality", "shipping", "alerts",
+              "notifications", "reports"]
 
 
 def _providers(name: str):

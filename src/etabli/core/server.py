@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -64,11 +67,37 @@ class EtabliServer(BaseApplication):
         return application
 
 
+def start_background_worker() -> subprocess.Popen | None:
+    """The background worker (`etabli worker`) as a child process of this server, unless
+    ETABLI_SERVE_WORKER is off. It stops by itself when this process is gone."""
+    from django.conf import settings
+
+    if not settings.ETABLI_SERVE_WORKER:
+        return None
+    return subprocess.Popen([sys.executable, "-m", "etabli.cli", "worker",
+                             "--parent-pid", str(os.getpid())])
+
+
+def stop_background_worker(worker: subprocess.Popen | None) -> None:
+    if worker is None or worker.poll() is not None:
+        return
+    worker.terminate()
+    try:
+        worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
 def serve(*, host: str, port: int, workers: int, threads: int, timeout: int = 60) -> None:
-    """Serve until stopped (Ctrl-C or SIGTERM). Gunicorn exits the process on fatal errors."""
+    """Serve until stopped (Ctrl-C or SIGTERM), with the background worker beside the web
+    server. Gunicorn exits the process on fatal errors."""
     from django.db import connections
 
     # Workers are forked from this process: they must not share its database connections.
     connections.close_all()
-    EtabliServer(gunicorn_options(host=host, port=port, workers=workers, threads=threads,
-                                  timeout=timeout)).run()
+    worker = start_background_worker()
+    try:
+        EtabliServer(gunicorn_options(host=host, port=port, workers=workers, threads=threads,
+                                      timeout=timeout)).run()
+    finally:
+        stop_background_worker(worker)

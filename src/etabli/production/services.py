@@ -595,6 +595,9 @@ def pieces_send(*, actor, piece_ids: list[int], to_workshop_id: int | None = Non
     audit.record(actor=actor, action="transfer.send", obj=transfer,
                  after={"slip": transfer.slip_number, "from": transfer.from_workshop_id,
                         "to": target_id, "pieces": [p.serial for p in pieces]})
+    from etabli.notifications import services as notify  # here: notifications reads production
+
+    notify.pieces_sent(transfer=transfer)
     transfer.replayed = False
     return transfer
 

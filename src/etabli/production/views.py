@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from etabli.accounts.models import Role
+from etabli.alerts import panels as alert_panels
 from etabli.clients.models import Client
 from etabli.core import printing
 from etabli.core.errors import DomainError, PermissionDenied
@@ -271,6 +272,7 @@ def dashboard(request):
         clients=Client.objects.visible_to(user).only("pk", "name").order_by("name"),
         workshops=Workshop.objects.visible_to(user).only("pk", "name").order_by("name"))
     context = _dashboard_data(user, filters, applied) | {"form": form}
+    context |= alert_panels.dashboard_section(user)
     return render(request, "production/dashboard.html", context)
 
 
@@ -284,7 +286,8 @@ def dashboard_board(request):
         applied.pop("status")
         filters = filters.model_copy(update={"status": None})
     return render(request, "production/_dashboard_live.html",
-                  _dashboard_data(user, filters, applied))
+                  _dashboard_data(user, filters, applied)
+                  | alert_panels.dashboard_section(user))
 
 
 # ---------------------------------------------------------------------------------------------

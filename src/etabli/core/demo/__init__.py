@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
+from . import steps_alerts
 from .catalogue import DEFAULT_SEED, DEMO_PASSWORD, DEMO_USERS, DemoUser
 
 __all__ = ["DEFAULT_SEED", "DEMO_PASSWORD", "DEMO_USERS", "DemoSummary", "DemoUser",
@@ -62,6 +63,7 @@ def _reset_querysets() -> list:
     from django.contrib.sessions.models import Session
 
     from etabli.accounts.models import ApiToken, User
+    from etabli.alerts.models import Alert, ObservedDuration
     from etabli.clients.models import Client, ClientContact
     from etabli.core.models import AuditEntry, Sequence
     from etabli.design.models import DesignApproval, Prototype
@@ -81,6 +83,13 @@ def _reset_querysets() -> list:
         StoneEntry,
         StoneLot,
     )
+    from etabli.notifications.models import (
+        DigestLog,
+        Notification,
+        OutgoingEmail,
+        WebhookDelivery,
+        WebhookSubscription,
+    )
     from etabli.orders.models import ChangeRequest, LaunchCheckItem, Order, OrderLine
     from etabli.production.models import (
         OrderRouteStep,
@@ -96,6 +105,13 @@ def _reset_querysets() -> list:
     from etabli.workshops.models import Workshop, WorkshopContact, WorkshopKind
 
     return [
+        OutgoingEmail.objects.all(),
+        Notification.objects.all(),
+        DigestLog.objects.all(),
+        WebhookDelivery.objects.all(),
+        WebhookSubscription.objects.all(),
+        Alert.objects.all(),
+        ObservedDuration.objects.all(),
         FollowUp.objects.all(),
         Reception.objects.all(),
         Invoice.objects.all(),  # its lines go with it
@@ -234,4 +250,5 @@ def build_demo(seed: int = DEFAULT_SEED, *, reset: bool = False) -> DemoSummary:
         if reset:
             reset_domain_data()
         Story(seed).play()
+        steps_alerts.first_detection()  # the first minute of the alerts worker
     return summarise(seed, time.perf_counter() - started)

@@ -1,0 +1,457 @@
+"""Detection: one pass of every alert rule, in set-based queries over what is open now.
+
+Each detector reads only open things through indexed filters (active pieces by status and due
+date, unreceived slips by status, open nonconformities, waiting change requests, recent ledger
+entries), never the whole history, so a pass costs the same number of queries however many
+pieces the house has made. It returns the causes it sees; `run_detection` then opens an alert
+for each new cause, updates the ones already open (days late, severity) and resolves the open
+alerts whose cause has gone away.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import DecimalField, F, Max, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Cast, Coalesce
+from django.utils import timezone
+
+from etabli.core.models import AuditEntry
+from etabli.production.planning import safety_buffer_days
+
+from .models import Alert, AlertKind, AlertRule, AlertStatus, ObservedDuration, Severity
+
+# Observed durations count only with enough history behind them.
+MIN_SAMPLE = 5
+# How many recent runs per step and workshop the observed median is taken over.
+SAMPLE_SIZE = 50
+_KEY_CHUNK = 500
+
+
+@dataclass
+class Finding:
+    cause_key: str
+    measure: float
+    params: dict
+    piece_id: int | None = None
+    order_id: int | None = None
+    workshop_id: int | None = None
+    critical: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def _days(delta: dt.timedelta) -> int:
+    return max(0, delta.days)
+
+
+def _severity(rule: AlertRule, finding: Finding) -> str:
+    if finding.critical or (rule.critical_threshold is not None
+                            and Decimal(str(finding.measure)) >= rule.critical_threshold):
+        return Severity.CRITICAL
+    return rule.severity
+
+
+# ---------------------------------------------------------------------------------------------
+# the rules
+
+
+def detect_step_overdue(rule: AlertRule, now: dt.datetime, today: dt.date) -> list[Finding]:
+    """A piece's current step is past its planned due date (by more than `threshold` days), or
+    has been in progress longer than its planned days plus `margin_percent`."""
+    from etabli.production.models import ACTIVE_PIECE_STATUSES, Piece, PieceStatus
+
+    grace = int(rule.threshold)
+    fields = ("id", "serial", "order_id", "current_run_id", "current_step", "current_workshop_id",
+              "current_workshop__name", "current_due", "current_run__planned_days",
+              "current_run__actual_start")
+    late = Piece.objects.filter(status__in=ACTIVE_PIECE_STATUSES, current_run__isnull=False,
+                                current_due__lt=today - dt.timedelta(days=grace))
+    rows = {r["id"]: (r, False) for r in late.values(*fields)}
+
+    factor = 1 + rule.margin_percent / 100
+    running = Piece.objects.filter(status=PieceStatus.IN_PROGRESS)
+    planned = sorted(d for d in running.order_by()
+                     .values_list("current_run__planned_days", flat=True).distinct()
+                     if d is not None)
+    if planned:
+        overrun = Q()
+        for d in planned:
+            overrun |= Q(current_run__planned_days=d,
+                         current_run__actual_start__lt=now - dt.timedelta(days=d * factor))
+        for r in running.filter(overrun).values(*fields):
+            rows.setdefault(r["id"], (r, True))
+
+    out = []
+    for r, _overrun in rows.values():
+        due = r["current_due"]
+        late_days = (today - due).days if due else 0
+        params = {"serial": r["serial"], "step": r["current_step"],
+                  "workshop": r["current_workshop__name"] or "",
+                  "due": due.isoformat() if due else "", "planned": r["current_run__planned_days"]}
+        if late_days > grace:
+            params |= {"days": late_days, "overrun": False}
+            measure = late_days
+        else:
+            started = r["current_run__actual_start"]
+            params |= {"days": _days(now - started), "overrun": True}
+            measure = _days(now - started) - (r["current_run__planned_days"] or 0)
+        out.append(Finding(f"step_overdue:run:{r['current_run_id']}:{params['due']}", measure,
+                           params, piece_id=r["id"], order_id=r["order_id"],
+                           workshop_id=r["current_workshop_id"]))
+    return out
+
+
+def observed_days() -> dict[tuple[str, int], float]:
+    """Observed median days per (step, workshop), where there is enough history."""
+    return {(o.step, o.workshop_id): float(o.median_days)
+            for o in ObservedDuration.objects.filter(sample_size__gte=MIN_SAMPLE)}
+
+
+def detect_order_at_risk(rule: AlertRule, now: dt.datetime, today: dt.date) -> list[Finding]:
+    """A launched order's projected finish (its slowest piece: the open step, then the pending
+    ones, from observed median durations where there is history, planned ones otherwise) plus
+    the safety buffer passes its promised date by more than `threshold` days."""
+    from etabli.orders.models import OrderStatus
+    from etabli.production.models import ACTIVE_PIECE_STATUSES, Piece, StepRun, StepStatus
+
+    open_pieces = Piece.objects.filter(status__in=ACTIVE_PIECE_STATUSES,
+                                       order__status=OrderStatus.LAUNCHED,
+                                       order__promised_date__isnull=False)
+    observed = observed_days()
+    dec = DecimalField(max_digits=10, decimal_places=2)
+    median = Subquery(ObservedDuration.objects.filter(
+        step=OuterRef("step"), workshop_id=OuterRef("workshop_id"), sample_size__gte=MIN_SAMPLE,
+    ).values("median_days")[:1], output_field=dec)
+    pending = dict(
+        StepRun.objects.filter(status=StepStatus.PENDING, piece__in=open_pieces)
+        .values("piece_id")
+        .annotate(days=Sum(Coalesce(median, Cast(F("planned_days"), dec), Value(Decimal(0)),
+                                    output_field=dec)))
+        .values_list("piece_id", "days"))
+    orders: dict[int, dict] = {}
+    for r in open_pieces.values("id", "order_id", "order__reference", "order__promised_date",
+                                "current_due", "current_step", "current_workshop_id",
+                                "current_run__actual_start"):
+        end = r["current_due"] or today
+        typical = observed.get((r["current_step"], r["current_workshop_id"]))
+        started = r["current_run__actual_start"]
+        if typical is not None and started is not None:
+            end = timezone.localtime(started).date() + dt.timedelta(days=math.ceil(typical))
+        end = max(end, today) + dt.timedelta(days=math.ceil(pending.get(r["id"]) or 0))
+        o = orders.setdefault(r["order_id"], {"finish": end, "ref": r["order__reference"],
+                                              "promised": r["order__promised_date"]})
+        o["finish"] = max(o["finish"], end)
+    out = []
+    for order_id, o in orders.items():
+        buffer = safety_buffer_days((o["finish"] - today).days)
+        over = (o["finish"] + dt.timedelta(days=buffer) - o["promised"]).days
+        if over > rule.threshold:
+            out.append(Finding(
+                f"order_at_risk:{order_id}", over,
+                {"order": o["ref"], "finish": o["finish"].isoformat(), "buffer": buffer,
+                 "promised": o["promised"].isoformat(), "days": over},
+                order_id=order_id, critical=o["finish"] > o["promised"]))
+    return out
+
+
+def detect_transfer_not_received(rule, now, today) -> list[Finding]:
+    """A transfer slip (pieces) or material slip (metal, stones) sent more than `threshold` days
+    ago and still not received."""
+    from etabli.materials.models import MaterialSlip, SlipStatus
+    from etabli.production.models import Transfer, TransferStatus
+
+    cutoff = now - dt.timedelta(days=float(rule.threshold))
+    out = []
+    for t in Transfer.objects.filter(status__in=[TransferStatus.SENT, TransferStatus.PARTIAL],
+                                     sent_at__lt=cutoff).values(
+            "id", "slip_number", "sent_at", "to_workshop_id", "from_workshop__name",
+            "to_workshop__name"):
+        days = _days(now - t["sent_at"])
+        out.append(Finding(f"transfer:{t['id']}", days,
+                           {"slip": t["slip_number"], "source": t["from_workshop__name"],
+                            "destination": t["to_workshop__name"], "days": days,
+                            "transfer_id": t["id"]},
+                           workshop_id=t["to_workshop_id"]))
+    for s in MaterialSlip.objects.filter(status=SlipStatus.SENT, sent_at__lt=cutoff).values(
+            "id", "number", "sent_at", "workshop_id", "from_location__name",
+            "to_location__name"):
+        days = _days(now - s["sent_at"])
+        out.append(Finding(f"material_slip:{s['id']}", days,
+                           {"slip": s["number"], "source": s["from_location__name"],
+                            "destination": s["to_location__name"], "days": days,
+                            "material_slip_id": s["id"]},
+                           workshop_id=s["workshop_id"]))
+    return out
+
+
+def _recent(rule: AlertRule, now: dt.datetime) -> dt.datetime:
+    return now - dt.timedelta(days=rule.lookback_days)
+
+
+def detect_metal_loss(rule, now, today) -> list[Finding]:
+    """An issue slip settled (within `lookback_days`) with a loss over the workshop's allowance
+    for the operation by more than `threshold` grams."""
+    from etabli.materials.models import MaterialSlip, SlipKind
+
+    out = []
+    for s in MaterialSlip.objects.filter(kind=SlipKind.ISSUE, over_allowance=True,
+                                         settled_at__gte=_recent(rule, now)).values(
+            "id", "number", "workshop_id", "workshop__name", "operation", "loss_g",
+            "allowance_g"):
+        excess = (s["loss_g"] or 0) - (s["allowance_g"] or 0)
+        if excess <= rule.threshold:
+            continue
+        out.append(Finding(f"metal_loss:{s['id']}", float(excess),
+                           {"slip": s["number"], "workshop": s["workshop__name"] or "",
+                            "operation": s["operation"], "loss": str(s["loss_g"]),
+                            "allowance": str(s["allowance_g"]), "excess": str(excess),
+                            "material_slip_id": s["id"]},
+                           workshop_id=s["workshop_id"]))
+    return out
+
+
+def metal_loss_present(rule, keys: set[str]) -> set[str]:
+    """A loss alert stays while its slip is still over allowance (whatever its age)."""
+    from etabli.materials.models import MaterialSlip
+
+    ids = {int(k.split(":")[1]): k for k in keys}
+    still = MaterialSlip.objects.filter(pk__in=list(ids), over_allowance=True)
+    return {ids[pk] for pk in still.values_list("pk", flat=True)}
+
+
+def detect_stone_breakage(rule, now, today) -> list[Finding]:
+    """A breakage entry in the stone ledger (within `lookback_days`) of at least `threshold`
+    stones."""
+    from etabli.materials.models import EntryKind, StoneEntry
+
+    out = []
+    for e in StoneEntry.objects.filter(kind=EntryKind.BREAKAGE,
+                                       occurred_at__gte=_recent(rule, now),
+                                       count__gte=max(1, int(rule.threshold))).values(
+            "id", "count", "carats", "lot__number", "piece_id", "piece__serial",
+            "piece__order_id", "workshop_id", "workshop__name", "occurred_at"):
+        out.append(Finding(f"stone_breakage:{e['id']}", e["count"],
+                           {"count": e["count"], "carats": str(e["carats"]),
+                            "lot": e["lot__number"], "serial": e["piece__serial"] or "",
+                            "workshop": e["workshop__name"] or "",
+                            "at": e["occurred_at"].isoformat()},
+                           piece_id=e["piece_id"], order_id=e["piece__order_id"],
+                           workshop_id=e["workshop_id"]))
+    return out
+
+
+def breakage_present(rule, keys: set[str]) -> set[str]:
+    # The ledger is append-only: a breakage never goes away; a person resolves the alert.
+    return set(keys)
+
+
+def _criterion(c) -> str:
+    return str(c.get("kind", "")) if isinstance(c, dict) else str(c)
+
+
+def detect_qc_failure(rule, now, today) -> list[Finding]:
+    """A nonconformity (a signed inspection that failed) still open or in rework for more than
+    `threshold` days."""
+    from etabli.quality.models import OPEN_NONCONFORMITY_STATUSES, Nonconformity
+
+    out = []
+    for nc in Nonconformity.objects.filter(
+            status__in=OPEN_NONCONFORMITY_STATUSES,
+            created_at__lte=now - dt.timedelta(days=float(rule.threshold))).values(
+            "id", "reference", "piece_id", "piece__serial", "piece__order_id", "failed_criteria",
+            "created_at"):
+        days = _days(now - nc["created_at"])
+        out.append(Finding(f"qc_failure:{nc['id']}", days,
+                           {"serial": nc["piece__serial"], "nc": nc["reference"],
+                            "failed": ", ".join(_criterion(c) for c in nc["failed_criteria"] or []),
+                            "days": days, "nonconformity_id": nc["id"]},
+                           piece_id=nc["piece_id"], order_id=nc["piece__order_id"]))
+    return out
+
+
+def detect_piece_on_hold(rule, now, today) -> list[Finding]:
+    """A piece on hold for more than `threshold` days (since its latest hold)."""
+    from etabli.production.models import EventKind, Piece, PieceStatus, TrackingEvent
+
+    holds = {r["piece_id"]: r for r in TrackingEvent.objects.filter(
+        kind=EventKind.HELD, piece__status=PieceStatus.ON_HOLD).values("piece_id").annotate(
+        since=Max("occurred_at"), event=Max("id"))}
+    cutoff = now - dt.timedelta(days=float(rule.threshold))
+    ids = [pid for pid, h in holds.items() if h["since"] < cutoff]
+    out = []
+    for p in Piece.objects.filter(pk__in=ids).values("id", "serial", "order_id",
+                                                     "current_workshop_id",
+                                                     "current_workshop__name", "current_step"):
+        h = holds[p["id"]]
+        days = _days(now - h["since"])
+        out.append(Finding(f"piece_on_hold:{p['id']}:{h['event']}", days,
+                           {"serial": p["serial"], "workshop": p["current_workshop__name"] or "",
+                            "step": p["current_step"], "days": days,
+                            "since": h["since"].isoformat()},
+                           piece_id=p["id"], order_id=p["order_id"],
+                           workshop_id=p["current_workshop_id"]))
+    return out
+
+
+def detect_change_request_waiting(rule, now, today) -> list[Finding]:
+    """A client change request not yet decided (waiting for assessment or for a decision) for
+    more than `threshold` days."""
+    from etabli.orders.models import ChangeRequest, ChangeRequestStatus
+
+    out = []
+    for cr in ChangeRequest.objects.filter(
+            status__in=[ChangeRequestStatus.OPEN, ChangeRequestStatus.ASSESSED],
+            requested_at__lt=now - dt.timedelta(days=float(rule.threshold))).values(
+            "id", "order_id", "order__reference", "requested_at", "status"):
+        days = _days(now - cr["requested_at"])
+        out.append(Finding(f"change_request:{cr['id']}", days,
+                           {"request": cr["id"], "order": cr["order__reference"], "days": days,
+                            "state": cr["status"]},
+                           order_id=cr["order_id"]))
+    return out
+
+
+Detector = Callable[[AlertRule, dt.datetime, dt.date], list[Finding]]
+
+DETECTORS: dict[str, tuple[Detector, Callable | None]] = {
+    AlertKind.STEP_OVERDUE: (detect_step_overdue, None),
+    AlertKind.ORDER_AT_RISK: (detect_order_at_risk, None),
+    AlertKind.TRANSFER_NOT_RECEIVED: (detect_transfer_not_received, None),
+    AlertKind.METAL_LOSS: (detect_metal_loss, metal_loss_present),
+    AlertKind.STONE_BREAKAGE: (detect_stone_breakage, breakage_present),
+    AlertKind.QC_FAILURE: (detect_qc_failure, None),
+    AlertKind.PIECE_ON_HOLD: (detect_piece_on_hold, None),
+    AlertKind.CHANGE_REQUEST_WAITING: (detect_change_request_waiting, None),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# the pass
+
+
+def _chunks(items: list, size: int = _KEY_CHUNK) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _audit(action: str, alert: Alert, before: dict, after: dict) -> AuditEntry:
+    return AuditEntry(actor=None, action=action, object_type="alerts.alert",
+                      object_id=str(alert.pk), object_repr=str(alert)[:200],
+                      order_id=alert.order_id, piece_id=alert.piece_id, before=before,
+                      after=after)
+
+
+def run_detection(now: dt.datetime | None = None) -> dict:
+    """One full pass of every rule. Returns counts: opened, updated, resolved, open."""
+    from etabli.notifications import services as notify
+
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    summary = {"opened": 0, "updated": 0, "resolved": 0}
+    with transaction.atomic():
+        # Locking the rules serialises concurrent passes (several workers on PostgreSQL).
+        rules = {r.kind: r for r in AlertRule.objects.select_for_update().order_by("id")}
+        existing: dict[str, dict[str, Alert]] = {}
+        for alert in Alert.objects.not_resolved().only(
+                "id", "kind", "cause_key", "severity", "params", "piece_id", "order_id",
+                "status"):
+            existing.setdefault(alert.kind, {})[alert.cause_key] = alert
+        new_alerts: list[Alert] = []
+        changed: list[Alert] = []
+        gone: list[tuple[Alert, str]] = []
+        audits: list[AuditEntry] = []
+        for kind, (detect, present) in DETECTORS.items():
+            rule = rules.get(kind)
+            open_now = existing.get(kind, {})
+            if rule is None or not rule.enabled:
+                gone += [(a, "rule_disabled") for a in open_now.values()]
+                continue
+            found = {f.cause_key: f for f in detect(rule, now, today)}
+            missing = set(open_now) - set(found)
+            if missing and present is not None:
+                missing -= present(rule, missing)
+            gone += [(open_now[k], "cause_gone") for k in missing]
+            for key, finding in found.items():
+                severity = _severity(rule, finding)
+                alert = open_now.get(key)
+                if alert is not None:
+                    if alert.severity != severity or alert.params != finding.params:
+                        if alert.severity != severity:
+                            audits.append(_audit("alert.escalated", alert,
+                                                 {"severity": alert.severity},
+                                                 {"severity": severity}))
+                        alert.severity, alert.params, alert.updated_at = (severity,
+                                                                          finding.params, now)
+                        changed.append(alert)
+                    continue
+                new_alerts.append(Alert(
+                    kind=kind, severity=severity, status=AlertStatus.OPEN, cause_key=key,
+                    piece_id=finding.piece_id, order_id=finding.order_id,
+                    workshop_id=finding.workshop_id, assignee_id=rule.assignee_id,
+                    assigned_role=rule.assigned_role, params=finding.params, opened_at=now,
+                    updated_at=now))
+        # A cause a person resolved stays resolved (it is the same fact, seen again).
+        new_keys = [a.cause_key for a in new_alerts]
+        silenced: set[str] = set()
+        for chunk in _chunks(new_keys):
+            silenced.update(Alert.objects.filter(
+                cause_key__in=chunk, status=AlertStatus.RESOLVED, auto_resolved=False)
+                .values_list("cause_key", flat=True))
+        new_alerts = [a for a in new_alerts if a.cause_key not in silenced]
+
+        if changed:
+            Alert.objects.bulk_update(changed, ["severity", "params", "updated_at"],
+                                      batch_size=500)
+        for alert, reason in gone:
+            alert.status, alert.resolved_at, alert.updated_at = AlertStatus.RESOLVED, now, now
+            alert.auto_resolved, alert.resolution = True, reason
+            audits.append(_audit("alert.auto_resolved", alert, {"status": "open"},
+                                 {"status": "resolved", "reason": reason}))
+        if gone:
+            Alert.objects.bulk_update([a for a, _r in gone],
+                                      ["status", "resolved_at", "updated_at", "auto_resolved",
+                                       "resolution"], batch_size=500)
+        created = Alert.objects.bulk_create(new_alerts, batch_size=500)
+        audits += [_audit("alert.opened", a, {}, {"kind": a.kind, "severity": a.severity,
+                                                   "cause": a.cause_key}) for a in created]
+        AuditEntry.objects.bulk_create(audits, batch_size=500)
+        for alert in created:
+            notify.alert_opened(alert=alert)
+        summary.update(opened=len(created), updated=len(changed), resolved=len(gone))
+    summary["open"] = Alert.objects.not_resolved().count()
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# observed durations
+
+
+@transaction.atomic
+def refresh_observed_durations(now: dt.datetime | None = None) -> dict:
+    """Recompute the median days per (step, workshop) over the latest finished runs. One
+    small query per pair that has been worked (the pairs are few: steps × workshops)."""
+    from etabli.production.models import StepRun, StepStatus
+
+    now = now or timezone.now()
+    done = StepRun.objects.filter(status=StepStatus.DONE, actual_start__isnull=False,
+                                  actual_finish__isnull=False)
+    pairs = list(done.order_by().values_list("step", "workshop_id").distinct())
+    rows = []
+    for step, workshop_id in pairs:
+        spans = done.filter(step=step, workshop_id=workshop_id).order_by("-actual_finish")\
+            .values_list("actual_start", "actual_finish")[:SAMPLE_SIZE]
+        days = [(b - a).total_seconds() / 86400 for a, b in spans]
+        if days:
+            rows.append(ObservedDuration(step=step, workshop_id=workshop_id,
+                                         median_days=Decimal(str(round(statistics.median(days),
+                                                                       2))),
+                                         sample_size=len(days), computed_at=now))
+    ObservedDuration.objects.all().delete()
+    ObservedDuration.objects.bulk_create(rows)
+    return {"pairs": len(rows)}

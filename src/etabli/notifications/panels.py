@@ -1,0 +1,23 @@
+"""What this app adds to shared pages (see core.panels)."""
+
+from __future__ import annotations
+
+
+def piece_panels(request, piece) -> list[dict]:
+    return []
+
+
+def order_panels(request, order) -> list[dict]:
+    return []
+
+
+def portal_order_panels(request, order) -> list[dict]:
+    return []
+
+
+def workshop_piece_panels(request, piece) -> list[dict]:
+    return []
+
+
+def nav_items(user) -> list[tuple[str, str]]:
+    return []
