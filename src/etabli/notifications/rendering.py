@@ -63,9 +63,10 @@ def title(n: Notification) -> str:
     if n.kind == Event.PIECES_SENT:
         serials = p.get("serials") or []
         count = len(serials)
-        return ngettext("Piece %(serial)s is on its way to you",
-                        "%(count)d pieces are on their way to you", count) % {
-            "serial": serials[0] if serials else "", "count": count}
+        if count == 1:
+            return _("Piece %(serial)s is on its way to you") % {"serial": serials[0]}
+        return ngettext("%(count)d piece is on its way to you",
+                        "%(count)d pieces are on their way to you", count) % {"count": count}
     if n.kind == Event.ALERT_OPENED:
         alert = _alert_of(n)
         if alert is not None:

@@ -70,6 +70,7 @@ def tables(data: dict) -> list[Table]:
     ml = data["metal_loss"]
     values = data["sees_values"]
     cols = [_("Workshop"), _("Operation"), _("Jobs"), _("Issued g"), _("Loss g"),
+            # xgettext:no-python-format
             _("Loss % of issued"), _("Allowance g"), _("Over allowance")]
     if values:
         cols += [_("Loss fine g"), _("Value")]
