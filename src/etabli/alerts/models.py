@@ -201,6 +201,15 @@ class Alert(models.Model):
     def is_resolved(self) -> bool:
         return self.status == AlertStatus.RESOLVED
 
+    def assigned_role_label(self) -> str:
+        """The assigned role's name in the current language (empty when none)."""
+        from etabli.accounts.models import Role
+
+        try:
+            return str(Role(self.assigned_role).label) if self.assigned_role else ""
+        except ValueError:
+            return self.assigned_role
+
     def title(self) -> str:
         """A short title in the current language, from the kind and the details."""
         p = self.params or {}
@@ -211,6 +220,8 @@ class Alert(models.Model):
     def message(self) -> str:
         """One sentence in the current language, from the kind and the details."""
         p = dict(self.params or {})
+        if p.get("step"):
+            p["step"] = _step_label(p["step"])
         k = self.kind
         if k == AlertKind.STEP_OVERDUE:
             if p.get("overrun"):
@@ -244,6 +255,16 @@ class Alert(models.Model):
             return _g("Change request #%(request)s on order %(order)s has waited %(days)s days "
                       "for a decision.") % _safe(p, "request", "order", "days")
         return self.title()
+
+
+def _step_label(step) -> str:
+    """The step's name in the current language (the details keep its code)."""
+    from etabli.workshops.models import StepKind
+
+    try:
+        return str(StepKind(step).label)
+    except ValueError:
+        return str(step)
 
 
 def _safe(params: dict, *names: str) -> dict:
