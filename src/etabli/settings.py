@@ -87,6 +87,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "etabli.core.middleware.UserLanguageMiddleware",
     "etabli.core.middleware.ApiJsonErrorsMiddleware",
+    "etabli.core.middleware.BusyDatabaseMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

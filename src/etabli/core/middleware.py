@@ -39,3 +39,35 @@ class ApiJsonErrorsMiddleware:
                 replacement["Allow"] = allowed
             return replacement
         return response
+
+
+class BusyDatabaseMiddleware:
+    """A database too busy to answer in time (SQLite's "database is locked" after its busy
+    timeout, many people writing at once) is a 503 with Retry-After, not a 500: nothing was
+    written (the request's transaction rolled back) and the same request can simply be sent
+    again."""
+
+    RETRY_AFTER_S = 5
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.db import OperationalError
+        from django.http import HttpResponse, JsonResponse
+
+        if not (isinstance(exception, OperationalError)
+                and "database is locked" in str(exception).lower()):
+            return None
+        message = _("Établi is busy: too many changes at once. Nothing was saved; try again in "
+                    "a few seconds.")
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"code": "busy", "message": message, "details": {}},
+                                    status=503)
+        else:
+            response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(self.RETRY_AFTER_S)
+        return response
