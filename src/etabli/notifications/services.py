@@ -116,14 +116,14 @@ def _webhooks(*, event: str, data: dict) -> list[WebhookDelivery]:
     return deliveries
 
 
-def _pieces_sent_recipients(transfer) -> list[User]:
+def _pieces_sent_recipients(transfer, lines) -> list[User]:
     """The receiving workshop's members; at the house, the managers and the step's role."""
     target = transfer.to_workshop
     users = User.objects.filter(is_active=True)
     if target.kind != WorkshopKind.HOUSE:
         # Only members of the receiving workshop: nobody hears of another workshop's pieces.
         return list(users.filter(role=Role.WORKSHOP, workshops=target).order_by("id"))
-    steps = {line.step_run.step for line in transfer.lines.all()}
+    steps = {line.step_run.step for line in lines}
     roles = {Role.PRODUCTION_MANAGER} | {HOUSE_STEP_ROLES[s] for s in steps
                                          if s in HOUSE_STEP_ROLES}
     return list(users.filter(role__in=roles).order_by("id"))
@@ -136,7 +136,6 @@ def pieces_sent(*, transfer) -> list[Notification]:
                  .order_by("piece__serial"))
     if not lines:
         return []
-    transfer._prefetched_objects_cache = {"lines": lines}
     pieces = [line.piece for line in lines]
     step = lines[0].step_run.step
     origin, target = transfer.from_workshop, transfer.to_workshop
@@ -151,7 +150,7 @@ def pieces_sent(*, transfer) -> list[Notification]:
                     else reverse("workshop:queue"))
         return reverse("production:piece", args=[pieces[0].pk])
 
-    notes = _notify(users=_pieces_sent_recipients(transfer), event=Event.PIECES_SENT,
+    notes = _notify(users=_pieces_sent_recipients(transfer, lines), event=Event.PIECES_SENT,
                     params=params, url_for=url_for, piece=single or pieces[0],
                     order=pieces[0].order if len(orders) == 1 else None, workshop=target)
     _webhooks(event=Event.PIECES_SENT, data={
