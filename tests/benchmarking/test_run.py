@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 from etabli.benchmarking.seed import seed
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_bench_run_prints_every_figure(capsys):
     # The event figure runs a real gunicorn server: the data must be committed for it to see.
     seed(pieces=40, seed=2)

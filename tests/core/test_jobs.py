@@ -102,7 +102,7 @@ def test_worker_command_once_and_status():
     assert "failed: RuntimeError: the refiner's feed is down" in lines["tests.broken"]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_workers_ticking_at_once_queue_a_job_once():
     if connection.vendor != "postgresql":
         pytest.skip("concurrent schedulers are a PostgreSQL set-up")

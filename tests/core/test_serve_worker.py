@@ -71,9 +71,11 @@ def test_serve_starts_a_worker_that_runs_the_periodic_jobs_and_stops_with_it(tmp
             assert time.monotonic() < deadline, f"the worker did not run the jobs: {done}"
             time.sleep(1)
         db.close()
+        # The background worker, not gunicorn's own worker processes (whose command line is
+        # the server's: `… serve … --workers 1`).
         workers = [pid for pid in children_of(proc.pid)
-                   if "worker" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(
-                       errors="replace")]
+                   if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[2:4]
+                   == [b"etabli.cli", b"worker"]]
         assert len(workers) == 1
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -13,6 +13,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
+from pydantic import StrictBool
 
 from etabli.accounts.models import Role
 from etabli.core.api import Pagination
@@ -113,7 +114,7 @@ class RuleOut(Schema):
 
 
 class RuleIn(Schema):
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     threshold: Decimal | None = Field(None, ge=0, lt=100_000_000)
     critical_threshold: Decimal | None = Field(None, ge=0, lt=100_000_000)
     margin_percent: int | None = Field(None, ge=0, le=1000)

@@ -8,6 +8,7 @@ from typing import Literal
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
+from pydantic import StrictBool
 
 from etabli.core.api import Pagination
 from etabli.core.errors import NotFound
@@ -109,7 +110,7 @@ class PreferenceOut(Schema):
 
 class PreferenceIn(Schema):
     event: EventName
-    inbox: bool
+    inbox: StrictBool
     email: EmailName
 
 
@@ -166,16 +167,16 @@ class WebhookIn(Schema):
     events: list[EventName] = Field(min_length=1, max_length=10)
     secret: str | None = Field(None, max_length=128, description="16 to 128 characters; "
                                                                 "made for you when left out")
-    active: bool = True
+    active: StrictBool = True
 
 
 class WebhookPatch(Schema):
     name: str | None = Field(None, min_length=1, max_length=80)
     url: str | None = Field(None, min_length=1, max_length=500)
     events: list[EventName] | None = Field(None, min_length=1, max_length=10)
-    active: bool | None = None
+    active: StrictBool | None = None
     secret: str | None = Field(None, max_length=128)
-    new_secret: bool = False
+    new_secret: StrictBool = False
 
 
 class DeliveryOut(Schema):
