@@ -19,7 +19,7 @@ INDEXES = [
 class Migration(migrations.Migration):
     dependencies = [
         ("production", "0004_skip_document"),
-        ("materials", "0001_initial"),
+        ("materials", "0004_ledgers"),  # material slips get settled_at there
     ]
 
     operations = [
