@@ -13,14 +13,26 @@ from etabli.benchmarking.seed import seed
 def test_bench_run_prints_every_figure(capsys):
     # The event figure runs a real gunicorn server: the data must be committed for it to see.
     seed(pieces=40, seed=2)
-    call_command("bench", "run", "--repeat", "1", "--requests", "12", "--clients", "2")
+    call_command("bench", "run", "--repeat", "1", "--requests", "12", "--clients", "2",
+                 "--think", "0.05")
     out = capsys.readouterr().out
     for label in ("Database:", "dashboard page", "dashboard board", "late list",
-                  "KPI report, one year", "tracking event via API", "alert detection pass"):
+                  "KPI report, one year", "tracking event via API, 2 clients scanning",
+                  "same, 2 clients at full speed", "alert detection pass"):
         assert label in out, out
-    api_line = next(line for line in out.splitlines() if "tracking event via API" in line)
-    assert "status {201: 12}" in api_line, api_line
-    assert "SQL" in next(line for line in out.splitlines() if "late list" in line)
+    lines = out.splitlines()
+    paced = next(line for line in lines if "tracking event via API" in line)
+    saturated = next(line for line in lines if "at full speed" in line)
+    # every event of both rounds was recorded (fresh pieces for each round)
+    assert "status {201: 12}" in paced and "status {201: 12}" in saturated, out
+    assert "SQL" in next(line for line in lines if "late list" in line)
+    assert "from the raw history" in next(line for line in lines if "KPI report" in line)
+
+
+@pytest.mark.django_db
+def test_bench_run_refuses_bad_options():
+    with pytest.raises(CommandError, match="--think"):
+        call_command("bench", "run", "--only", "event_api", "--think", "-1")
 
 
 @pytest.mark.django_db

@@ -447,8 +447,29 @@ def seed(*, pieces: int, seed: int = 1, batch_rows: int = 50_000,
         w.maybe_flush()
     w.finish()
     result.rows = dict(w.written)
+    # The rows went in behind the services' back: the reports' summaries are recomputed from
+    # the whole history, as `etabli reports rebuild` does.
+    if progress:
+        progress(f"  … rebuilding the reports' summaries ({time.monotonic() - started:.0f} s)")
+    rebuilt = rebuild_summaries()
+    result.rows["reports.StepDay"] = rebuilt["step_days"]
     result.seconds = time.monotonic() - started
     return result
+
+
+def rebuild_summaries(piece_ids: list[int] | None = None) -> dict:
+    from django.db import connection
+
+    from etabli.reports import summaries
+    from etabli.reports.models import PieceFact, StepDay
+
+    with transaction.atomic():
+        out = summaries.rebuild(piece_ids)
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            for model in (StepDay, PieceFact):
+                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    return out
 
 
 def _one_order(ctx: Context, w: RowWriter, left: int, horizon: dt.timedelta,
@@ -576,8 +597,11 @@ def reset(progress: Callable[[str], None] | None = None) -> None:
 
     # TRUNCATE is for a real run; inside a transaction (tests) the ORM deletes are enough.
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        tables = [m._meta.db_table for m in (TrackingEvent, TransferLine, Transfer, StepRun,
-                                             Piece, OrderRouteStep, OrderLine)]
+        from etabli.reports.models import PieceFact, StepDay
+
+        tables = [m._meta.db_table for m in (StepDay, PieceFact, TrackingEvent, TransferLine,
+                                             Transfer, StepRun, Piece, OrderRouteStep,
+                                             OrderLine)]
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE {} CASCADE".format(", ".join(tables)))
     with transaction.atomic():
@@ -595,6 +619,7 @@ def api_pieces(n: int, *, seed: int = 7) -> list[int]:
         ctx = _ensure_house(rng)
     w = RowWriter()
     ids: list[int] = []
+    created: list[int] = []
     client_id, channel = ctx.client_rows[0]
     while len(ids) < n:
         order_id, line_id = ctx.ids(Order), ctx.ids(OrderLine)
@@ -619,6 +644,7 @@ def api_pieces(n: int, *, seed: int = 7) -> list[int]:
             life.stop_in_transit_to = StepKind.MANUFACTURING
             life.live()
             _write_piece(ctx, w, life, order_id, line_id, unit)
+            created.append(life.piece_id)
             if life.current is not None and life.current.status == StepStatus.IN_TRANSIT:
                 ids.append(life.piece_id)
         w.add(Order, id=order_id, reference=f"BO{order_id:09d}", client_id=client_id,
@@ -626,4 +652,5 @@ def api_pieces(n: int, *, seed: int = 7) -> list[int]:
               promised_date=ctx.now.date() + dt.timedelta(days=60), created_at=launched - HOUR,
               launched_by_id=ctx.manager_id, launched_at=launched)
     w.finish()
+    rebuild_summaries(created)
     return ids

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_noop
 from etabli.core import audit
 from etabli.core.errors import Conflict, NotFound, TransitionNotAllowed, ValidationFailed
 from etabli.core.sequences import next_number, yearly_reference
+from etabli.reports import summaries
 from etabli.workshops.models import StepKind, Workshop
 
 from . import gates, planning
@@ -119,6 +120,8 @@ def _sync_piece(piece: Piece, run: StepRun | None, at: dt.datetime) -> None:
         piece_materials_deliver(piece=piece, at=at)
     piece.last_event_at = at
     piece.save()
+    if piece.status == PieceStatus.DELIVERED:
+        summaries.piece_delivered(piece)
 
 
 def _existing_event(piece: Piece, kind: str, client_event_id: str | None) -> TrackingEvent | None:
@@ -216,6 +219,7 @@ def pieces_create_for_order(*, actor, order, route_steps, house: Workshop,
             receipt.actual_start = order.created_at
             receipt.actual_finish = at
             receipt.save(update_fields=["status", "actual_start", "actual_finish"])
+            summaries.run_done(receipt)
             nxt = _next_run(piece, receipt)
             if nxt is not None:
                 nxt.status = StepStatus.READY
@@ -308,8 +312,11 @@ def piece_start(*, actor, piece_id: int, comment: str = "",
     before = audit.snapshot(piece, PIECE_AUDIT_FIELDS)
     at = timezone.now()
     run.status = new_status
+    first_start = run.actual_start is None
     run.actual_start = run.actual_start or at
     run.save(update_fields=["status", "actual_start"])
+    if first_start:
+        summaries.run_started(run, at)
     event = _record(piece=piece, run=run, kind=EventKind.STARTED, actor=actor, at=at,
                     workshop_id=run.workshop_id, comment=comment,
                     client_event_id=client_event_id)
@@ -337,6 +344,7 @@ def piece_complete(*, actor, piece_id: int, weight_g: Any = None, comment: str =
     run.status = new_status
     run.actual_finish = at
     run.save(update_fields=["status", "actual_finish"])
+    summaries.run_done(run)
     nxt = _next_run(piece, run)
     if nxt is not None:
         nxt.status = StepStatus.READY

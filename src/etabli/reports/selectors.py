@@ -28,6 +28,7 @@ from django.db.models import (
     F,
     FloatField,
     Func,
+    Max,
     OuterRef,
     Q,
     Sum,
@@ -50,8 +51,9 @@ from etabli.materials.models import (
     StoneEntry,
 )
 from etabli.production.models import (
-    OPEN_STEP_STATUSES,
+    ACTIVE_PIECE_STATUSES,
     Piece,
+    PieceStatus,
     StepRun,
     StepStatus,
 )
@@ -332,10 +334,16 @@ def _distribution(qs, seconds_expr, *, week_field: str | None = None) -> tuple[d
 
 def lead_times(f: ReportFilters, scope: Scope, since, until) -> dict:
     pieces = _pieces(f, scope)
-    # Launch → manufacturing complete: the last manufacturing run that ended done, in the period.
+    # Launch → manufacturing complete: each piece's last manufacturing run that ended done
+    # (a piece sent back to manufacturing is made again), when that end is in the period.
+    later = StepRun.objects.filter(piece=OuterRef("piece"), step=StepKind.MANUFACTURING,
+                                   status=StepStatus.DONE, reworked=False,
+                                   actual_finish__gt=OuterRef("actual_finish"))
     manu = (StepRun.objects.filter(piece__in=pieces.values("pk"), step=StepKind.MANUFACTURING,
-                                   status=StepStatus.DONE, actual_finish__gte=since,
-                                   actual_finish__lt=until))
+                                   status=StepStatus.DONE, reworked=False,
+                                   actual_finish__gte=since,
+                                   actual_finish__lt=until)
+            .exclude(Exists(later)))
     manufacturing, _weekly = _distribution(
         manu, Seconds(F("actual_finish"), F("piece__order__launched_at")))
     delivered = pieces.filter(delivered_at__gte=since, delivered_at__lt=until)
@@ -345,7 +353,8 @@ def lead_times(f: ReportFilters, scope: Scope, since, until) -> dict:
 
 
 def step_times(f: ReportFilters, scope: Scope, since, until) -> tuple[list, list]:
-    done = _runs(f, scope).filter(status=StepStatus.DONE, actual_finish__gte=since,
+    done = _runs(f, scope).filter(status=StepStatus.DONE, reworked=False,
+                                  actual_finish__gte=since,
                                   actual_finish__lt=until, actual_start__isnull=False)
     done = done.annotate(_secs=Seconds(F("actual_finish"), F("actual_start")))
     per_step = {r["step"]: r for r in done.values("step").annotate(
@@ -365,19 +374,20 @@ def step_times(f: ReportFilters, scope: Scope, since, until) -> tuple[list, list
     return steps, workshops
 
 
-def right_first_time(f: ReportFilters, scope: Scope, since, until) -> dict:
-    out: dict = {"pieces": None}
-    if scope.house:
-        agg = (_pieces(f, scope).filter(delivered_at__gte=since, delivered_at__lt=until)
-               .aggregate(n=Count("pk"), rft=Count("pk", filter=Q(rework_count=0))))
-        out["pieces"] = {"finished": agg["n"], "right_first_time": agg["rft"],
-                         "rate": _rate(agg["rft"], agg["n"])}
-    agg = (_runs(f, scope).filter(status=StepStatus.DONE, actual_finish__gte=since,
+def _pieces_right_first_time(f: ReportFilters, scope: Scope, since, until) -> dict:
+    agg = (_pieces(f, scope).filter(delivered_at__gte=since, delivered_at__lt=until)
+           .aggregate(n=Count("pk"), rft=Count("pk", filter=Q(rework_count=0))))
+    return {"finished": agg["n"], "right_first_time": agg["rft"],
+            "rate": _rate(agg["rft"], agg["n"])}
+
+
+def _runs_right_first_time(f: ReportFilters, scope: Scope, since, until) -> dict:
+    agg = (_runs(f, scope).filter(status=StepStatus.DONE, reworked=False,
+                                  actual_finish__gte=since,
                                   actual_finish__lt=until)
            .aggregate(n=Count("pk"), first=Count("pk", filter=Q(attempt=1))))
-    out["runs"] = {"finished": agg["n"], "first_attempt": agg["first"],
-                   "rate": _rate(agg["first"], agg["n"])}
-    return out
+    return {"finished": agg["n"], "first_attempt": agg["first"],
+            "rate": _rate(agg["first"], agg["n"])}
 
 
 def on_time(f: ReportFilters, scope: Scope, since, until) -> dict | None:
@@ -481,13 +491,27 @@ def stone_breakage(f: ReportFilters, scope: Scope, since, until) -> dict:
 
 
 def work_in_progress(f: ReportFilters, scope: Scope) -> list[dict]:
-    """Now (not over the period): open step runs per step, by status."""
-    open_runs = _runs(f, scope).filter(status__in=OPEN_STEP_STATUSES)
-    per = {r["step"]: r for r in open_runs.values("step").annotate(
-        waiting=Count("pk", filter=Q(status__in=[StepStatus.READY, StepStatus.RECEIVED])),
-        in_transit=Count("pk", filter=Q(status=StepStatus.IN_TRANSIT)),
-        in_progress=Count("pk", filter=Q(status=StepStatus.IN_PROGRESS)),
-        on_hold=Count("pk", filter=Q(status=StepStatus.ON_HOLD)), total=Count("pk"))}
+    """Now (not over the period): pieces in production per current step, by status. A piece's
+    cached status and step are those of its open step run, so this reads the pieces in
+    production only (index on status and step), not the history of runs."""
+    pieces = Piece.objects.filter(status__in=ACTIVE_PIECE_STATUSES)
+    if f.client_id:
+        pieces = pieces.filter(order__client_id=f.client_id)
+    if f.channel:
+        pieces = pieces.filter(order__channel=f.channel)
+    if f.model:
+        pieces = pieces.filter(line__model_reference=f.model)
+    if f.alloy_id:
+        pieces = pieces.filter(line__alloy_id=f.alloy_id)
+    if scope.workshop_ids is not None:
+        pieces = pieces.filter(current_workshop_id__in=scope.workshop_ids)
+    if f.step:
+        pieces = pieces.filter(current_step=f.step)
+    per = {r["current_step"]: r for r in pieces.order_by().values("current_step").annotate(
+        waiting=Count("pk", filter=Q(status__in=[PieceStatus.READY, PieceStatus.RECEIVED])),
+        in_transit=Count("pk", filter=Q(status=PieceStatus.IN_TRANSIT)),
+        in_progress=Count("pk", filter=Q(status=PieceStatus.IN_PROGRESS)),
+        on_hold=Count("pk", filter=Q(status=PieceStatus.ON_HOLD)), total=Count("pk"))}
     return [{"step": s, "label": _step_label(s), "waiting": r["waiting"],
              "in_transit": r["in_transit"], "in_progress": r["in_progress"],
              "on_hold": r["on_hold"], "total": r["total"]}
@@ -550,50 +574,235 @@ def queue_times(f: ReportFilters, scope: Scope, since, until) -> tuple[list, lis
     return steps, workshops
 
 
-def throughput(f: ReportFilters, scope: Scope, since, until) -> list[dict]:
-    weeks: dict[dt.date, dict] = {}
-
-    def week(d) -> dict:
-        return weeks.setdefault(_week(d), {"week": _week(d), "pieces_delivered": 0,
-                                           "steps_completed": 0})
-
-    if scope.house:
-        for r in (_pieces(f, scope).filter(delivered_at__gte=since, delivered_at__lt=until)
-                  .annotate(_week=TruncWeek("delivered_at")).values("_week")
-                  .annotate(n=Count("pk"))):
-            week(r["_week"])["pieces_delivered"] = r["n"]
-    for r in (_runs(f, scope).filter(status=StepStatus.DONE, actual_finish__gte=since,
-                                     actual_finish__lt=until)
-              .annotate(_week=TruncWeek("actual_finish")).values("_week")
-              .annotate(n=Count("pk"))):
-        week(r["_week"])["steps_completed"] = r["n"]
-    if not scope.house:
-        for row in weeks.values():
-            row["pieces_delivered"] = None
-    return [weeks[k] for k in sorted(weeks)]
+def _weekly_delivered(f: ReportFilters, scope: Scope, since, until) -> dict:
+    return {_week(r["_week"]): r["n"] for r in (
+        _pieces(f, scope).filter(delivered_at__gte=since, delivered_at__lt=until)
+        .annotate(_week=TruncWeek("delivered_at")).values("_week").annotate(n=Count("pk")))}
 
 
-def kpis(user, filters: ReportFilters) -> dict:
-    """Every KPI of the period for `user` (scoped); see docs/reports.md for the definitions."""
+def _weekly_done_runs(f: ReportFilters, scope: Scope, since, until) -> dict:
+    return {_week(r["_week"]): r["n"] for r in (
+        _runs(f, scope).filter(status=StepStatus.DONE, reworked=False,
+                               actual_finish__gte=since,
+                               actual_finish__lt=until)
+        .annotate(_week=TruncWeek("actual_finish")).values("_week").annotate(n=Count("pk")))}
+
+
+def _throughput(delivered: dict | None, done: dict) -> list[dict]:
+    """Per week: pieces delivered (None when the reader does not see them) and steps done."""
+    weeks = sorted(set(done) | set(delivered or {}))
+    return [{"week": w,
+             "pieces_delivered": None if delivered is None else delivered.get(w, 0),
+             "steps_completed": done.get(w, 0)} for w in weeks]
+
+
+# ---------------------------------------------------------------------------------------------
+# the same figures from the summary tables
+
+
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+class _StepSummary:
+    """Step-level figures from `StepDay` (one row per day × step × workshop)."""
+
+    def __init__(self, f: ReportFilters, scope: Scope) -> None:
+        from .models import StepDay
+
+        qs = StepDay.objects.filter(day__gte=f.start, day__lte=f.end)
+        if scope.workshop_ids is not None:
+            qs = qs.filter(workshop_id__in=scope.workshop_ids)
+        if f.step:
+            qs = qs.filter(step=f.step)
+        self.qs = qs.order_by()
+        counters = ("done_runs", "first_attempt_runs", "timed_runs", "work_seconds",
+                    "planned_days", "over_plan_runs", "queued_runs", "queue_seconds")
+        self.pairs = list(self.qs.values("step", "workshop_id", "workshop__name").annotate(
+            **{c: Sum(c) for c in counters}, queue_max=Max("queue_max_seconds")))
+        self.names = {r["workshop_id"]: r["workshop__name"] for r in self.pairs}
+
+    def _group(self, key: str) -> dict:
+        out: dict = {}
+        for r in self.pairs:
+            acc = out.setdefault(r[key], {"timed": 0, "work": 0.0, "planned": 0.0, "over": 0,
+                                          "queued": 0, "queue": 0.0, "queue_max": None})
+            acc["timed"] += r["timed_runs"] or 0
+            acc["work"] += r["work_seconds"] or 0.0
+            acc["planned"] += r["planned_days"] or 0.0
+            acc["over"] += r["over_plan_runs"] or 0
+            acc["queued"] += r["queued_runs"] or 0
+            acc["queue"] += r["queue_seconds"] or 0.0
+            if r["queue_max"] is not None:
+                acc["queue_max"] = max(acc["queue_max"] or r["queue_max"], r["queue_max"])
+        return out
+
+    def step_times(self) -> tuple[list, list]:
+        per_step, per_ws = self._group("step"), self._group("workshop_id")
+        steps = [{"step": s, "label": _step_label(s), "runs": v["timed"],
+                  "actual_days": _days(v["work"] / v["timed"]),
+                  "planned_days": round(v["planned"] / v["timed"], 2),
+                  "over_plan": v["over"]}
+                 for s in STEP_ORDER if (v := per_step.get(s)) and v["timed"]]
+        workshops = sorted(({"workshop_id": k, "workshop": self.names.get(k, ""),
+                             "runs": v["timed"], "actual_days": _days(v["work"] / v["timed"]),
+                             "planned_days": round(v["planned"] / v["timed"], 2)}
+                            for k, v in per_ws.items() if v["timed"]),
+                           key=lambda r: r["workshop"])
+        return steps, workshops
+
+    def queue_times(self) -> tuple[list, list]:
+        per_step, per_ws = self._group("step"), self._group("workshop_id")
+        steps = [{"step": s, "label": _step_label(s), "runs": v["queued"],
+                  "avg_days": _days(v["queue"] / v["queued"]),
+                  "max_days": _days(v["queue_max"] or 0.0)}
+                 for s in STEP_ORDER if (v := per_step.get(s)) and v["queued"]]
+        workshops = sorted(({"workshop_id": k, "workshop": self.names.get(k, ""),
+                             "runs": v["queued"], "avg_days": _days(v["queue"] / v["queued"]),
+                             "max_days": _days(v["queue_max"] or 0.0)}
+                            for k, v in per_ws.items() if v["queued"]),
+                           key=lambda r: r["workshop"])
+        return steps, workshops
+
+    def right_first_time(self) -> dict:
+        n = sum(r["done_runs"] or 0 for r in self.pairs)
+        first = sum(r["first_attempt_runs"] or 0 for r in self.pairs)
+        return {"finished": n, "first_attempt": first, "rate": _rate(first, n)}
+
+    def weekly_done(self) -> dict:
+        weeks: dict[dt.date, int] = {}
+        for day, n in self.qs.filter(done_runs__gt=0).values("day").annotate(
+                n=Sum("done_runs")).values_list("day", "n"):
+            weeks[_monday(day)] = weeks.get(_monday(day), 0) + n
+        return weeks
+
+
+class _PieceSummary:
+    """Piece-level figures from `PieceFact` (one narrow row per piece made or delivered)."""
+
+    def __init__(self, f: ReportFilters) -> None:
+        from .models import PieceFact
+
+        qs = PieceFact.objects.all()
+        if f.client_id:
+            qs = qs.filter(client_id=f.client_id)
+        if f.channel:
+            qs = qs.filter(channel=f.channel)
+        if f.model:
+            qs = qs.filter(model_reference=f.model)
+        if f.alloy_id:
+            qs = qs.filter(alloy_id=f.alloy_id)
+        self.qs = qs.order_by()
+        self.delivered = self.qs.filter(delivered_on__gte=f.start, delivered_on__lte=f.end)
+        self.made = self.qs.filter(manufactured_on__gte=f.start, manufactured_on__lte=f.end)
+
+    def _delivered_figures(self) -> dict:
+        """Lead time, right first time, on time and weekly counts of the pieces delivered in
+        the period: two queries on PostgreSQL (one over the period, one per week), one on
+        SQLite (the values, reduced here)."""
+        if hasattr(self, "_figures"):
+            return self._figures
+        if _is_pg():
+            agg = self.delivered.aggregate(
+                n=Count("pk"), median=PercentileCont("lead_seconds", 0.5),
+                p90=PercentileCont("lead_seconds", 0.9), mean=Avg("lead_seconds"),
+                rft=Count("pk", filter=Q(right_first_time=True)),
+                promised=Count("pk", filter=Q(on_time__isnull=False)),
+                ok=Count("pk", filter=Q(on_time=True)))
+            weeks = [(_week(r["_week"]), r["n"], r["median"]) for r in (
+                self.delivered.annotate(_week=TruncWeek("delivered_on")).values("_week")
+                .annotate(n=Count("pk"), median=PercentileCont("lead_seconds", 0.5))
+                .order_by("_week"))]
+        else:
+            rows = list(self.delivered.values_list("lead_seconds", "right_first_time",
+                                                   "on_time", "delivered_on"))
+            values = [r[0] for r in rows]
+            per: dict[dt.date, list[float]] = {}
+            for secs, _rft, _ok, day in rows:
+                per.setdefault(_monday(day), []).append(secs)
+            agg = {"n": len(rows), "median": percentile(values, 0.5),
+                   "p90": percentile(values, 0.9),
+                   "mean": sum(values) / len(values) if values else None,
+                   "rft": sum(1 for r in rows if r[1]),
+                   "promised": sum(1 for r in rows if r[2] is not None),
+                   "ok": sum(1 for r in rows if r[2])}
+            weeks = [(w, len(v), percentile(v, 0.5)) for w, v in sorted(per.items())]
+        self._figures = {"agg": agg, "weeks": weeks}
+        return self._figures
+
+    def lead_times(self) -> dict:
+        manufacturing, _weekly = _distribution(self.made, F("manufacturing_seconds"))
+        fig = self._delivered_figures()
+        agg = fig["agg"]
+        delivery = {"count": agg["n"], "median_days": _days(agg["median"]),
+                    "p90_days": _days(agg["p90"]), "mean_days": _days(agg["mean"])}
+        weekly = [{"week": w, "count": n, "median_days": _days(median)}
+                  for w, n, median in fig["weeks"]]
+        return {"manufacturing": manufacturing, "delivery": delivery, "weekly": weekly}
+
+    def right_first_time(self) -> dict:
+        agg = self._delivered_figures()["agg"]
+        return {"finished": agg["n"], "right_first_time": agg["rft"],
+                "rate": _rate(agg["rft"], agg["n"])}
+
+    def on_time(self) -> dict:
+        agg = self._delivered_figures()["agg"]
+        return {"delivered": agg["promised"], "on_time": agg["ok"],
+                "rate": _rate(agg["ok"], agg["promised"])}
+
+    def weekly_delivered(self) -> dict:
+        return {w: n for w, n, _median in self._delivered_figures()["weeks"]}
+
+
+def kpis(user, filters: ReportFilters, *, summaries: bool = True) -> dict:
+    """Every KPI of the period for `user` (scoped); see docs/reports.md for the definitions.
+
+    The figures come from the summary tables (`reports.models`) where they can answer: the
+    step figures unless the pieces are filtered (client, channel, model, alloy), the piece
+    figures unless a workshop narrows them. The rest is computed from the history;
+    `summaries=False` computes everything from the history (the tests compare both)."""
     scope = scope_of(user, filters)
     since, until = _bounds(filters)
-    steps, workshops = step_times(filters, scope, since, until)
-    queue_steps, queue_workshops = queue_times(filters, scope, since, until)
+    step_side = summaries and not filters.piece_filtered
+    piece_side = summaries and scope.workshop_ids is None
+    if step_side:
+        steps_from = _StepSummary(filters, scope)
+        steps, workshops = steps_from.step_times()
+        queue_steps, queue_workshops = steps_from.queue_times()
+        runs_rft = steps_from.right_first_time()
+        weekly_steps = steps_from.weekly_done()
+    else:
+        steps, workshops = step_times(filters, scope, since, until)
+        queue_steps, queue_workshops = queue_times(filters, scope, since, until)
+        runs_rft = _runs_right_first_time(filters, scope, since, until)
+        weekly_steps = _weekly_done_runs(filters, scope, since, until)
+    pieces_from = _PieceSummary(filters) if piece_side else None
+    if not scope.house:
+        lead, pieces_rft, punctual, weekly_pieces = None, None, None, None
+    elif pieces_from is not None:
+        lead = pieces_from.lead_times()
+        pieces_rft, punctual = pieces_from.right_first_time(), pieces_from.on_time()
+        weekly_pieces = pieces_from.weekly_delivered()
+    else:
+        lead = lead_times(filters, scope, since, until)
+        pieces_rft = _pieces_right_first_time(filters, scope, since, until)
+        punctual = on_time(filters, scope, since, until)
+        weekly_pieces = _weekly_delivered(filters, scope, since, until)
     return {
         "filters": filters.as_query(),
         "scope": "house" if scope.house else "workshop",
         "sees_values": scope.sees_values,
-        "lead_time": lead_times(filters, scope, since, until) if scope.house else None,
+        "lead_time": lead,
         "steps": steps,
         "workshops": workshops,
-        "right_first_time": right_first_time(filters, scope, since, until),
+        "right_first_time": {"pieces": pieces_rft, "runs": runs_rft},
         "metal_loss": metal_loss(filters, scope, since, until),
         "stone_breakage": stone_breakage(filters, scope, since, until),
-        "on_time": on_time(filters, scope, since, until),
+        "on_time": punctual,
         "wip": work_in_progress(filters, scope),
         "queue": queue_steps,
         "queue_workshops": queue_workshops,
-        "throughput": throughput(filters, scope, since, until),
+        "throughput": _throughput(weekly_pieces, weekly_steps),
     }
 
 

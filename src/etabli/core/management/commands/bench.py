@@ -33,6 +33,9 @@ class Command(BaseCommand):
                          help="API requests for the event figure (default 400).")
         run.add_argument("--clients", type=int, default=16,
                          help="Concurrent API clients (default 16).")
+        run.add_argument("--think", type=float, default=1.0,
+                         help="Mean pause of an API client between two scans, in seconds "
+                              "(default 1; the figure is then measured again with none).")
 
     def handle(self, *args, action: str, **options):
         ensure_migrated()
@@ -59,6 +62,8 @@ class Command(BaseCommand):
     def _run(self, options):
         from etabli.benchmarking import figures
 
+        if options["think"] < 0 or options["clients"] < 1 or options["requests"] < 1:
+            raise CommandError("--think must be 0 or more; --clients and --requests at least 1.")
         known = set(figures.FIGURES)
         unknown = [o for o in options["only"] if o not in known]
         if unknown:
@@ -67,6 +72,7 @@ class Command(BaseCommand):
         try:
             figures.run(only=options["only"] or None, repeat=options["repeat"],
                         requests=options["requests"], clients=options["clients"],
+                        think_s=options["think"],
                         write=self.stdout.write)
         except figures.BenchError as exc:
             raise CommandError(str(exc)) from exc

@@ -1,0 +1,19 @@
+"""Fill the summary tables from the history already recorded (installs older than them)."""
+
+from django.db import migrations
+
+
+def fill(apps, schema_editor):
+    from etabli.reports.summaries import rebuild
+
+    rebuild(connection=schema_editor.connection)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("reports", "0002_summaries"),
+        ("production", "0004_skip_document"),
+        ("orders", "0006_order_language_closed"),
+    ]
+
+    operations = [migrations.RunPython(fill, migrations.RunPython.noop, elidable=True)]
