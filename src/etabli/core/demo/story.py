@@ -604,7 +604,9 @@ class Story:
         earliest = self._earliest(plan, timezone.localtime(launch).date() + dt.timedelta(days=1))
         if s.override:
             plan.promised_date = earliest - dt.timedelta(days=rng.randint(3, 6))
-        elif s.late and final == len(legs):
+        elif s.late:
+            # Promised with no slack: the late step puts the order at risk (an alert the
+            # dashboard shows beside the overdue step).
             plan.promised_date = earliest + dt.timedelta(days=rng.randint(0, 1))
         else:
             plan.promised_date = earliest + dt.timedelta(days=rng.randint(2, 15))
