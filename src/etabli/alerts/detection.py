@@ -421,8 +421,7 @@ def run_detection(now: dt.datetime | None = None) -> dict:
         audits += [_audit("alert.opened", a, {}, {"kind": a.kind, "severity": a.severity,
                                                    "cause": a.cause_key}) for a in created]
         AuditEntry.objects.bulk_create(audits, batch_size=500)
-        for alert in created:
-            notify.alert_opened(alert=alert)
+        notify.alerts_opened(alerts=created)
         summary.update(opened=len(created), updated=len(changed), resolved=len(gone))
     summary["open"] = Alert.objects.not_resolved().count()
     return summary
