@@ -201,3 +201,16 @@ def test_the_queries_do_not_grow_with_the_number_of_alerts(people):
     few, many = _queries(some(100, 3)), _queries(some(200, 30))
     assert few == many
     assert many <= 12
+
+
+def test_a_batch_reaches_the_alerts_owners_as_the_alerts_app_names_them(batch):
+    """The batch resolves owners itself (in two queries); it must name the same people as
+    `alerts.selectors.owners`, less client contacts and members of other workshops."""
+    from etabli.alerts import selectors
+
+    _h, alerts, _hooks, _piece, _other = batch
+    for alert, told in zip(alerts, services._alert_audience(alerts), strict=True):
+        expected = [u.pk for u in selectors.owners(alert)
+                    if u.role != Role.CLIENT and (u.role != Role.WORKSHOP
+                                                  or alert.workshop_id in u.workshop_ids())]
+        assert [u.pk for u in told] == expected, alert.cause_key

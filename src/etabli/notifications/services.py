@@ -258,7 +258,9 @@ def alerts_opened(*, alerts: Iterable) -> list[Notification]:
     choices = _choices(list(recipients.values()), event)
     serials = _names(Piece, {a.piece_id for a in alerts if a.piece_id}, "serial")
     references = _names(Order, {a.order_id for a in alerts if a.order_id}, "reference")
-    has_url = _has_url("alerts:detail")
+    # One reverse() per batch: the link differs only by the alert's id.
+    marker = 9_876_543_210
+    link = reverse("alerts:detail", args=[marker]) if _has_url("alerts:detail") else ""
     now = timezone.now()
     notes: list[Notification] = []
     email_to: dict[int, str] = {}
@@ -266,7 +268,7 @@ def alerts_opened(*, alerts: Iterable) -> list[Notification]:
         params = {"alert_kind": alert.kind, "severity": alert.severity,
                   "subject": (serials.get(alert.piece_id) if alert.piece_id else
                               references.get(alert.order_id) if alert.order_id else alert.kind)}
-        url = reverse("alerts:detail", args=[alert.pk]) if has_url else ""
+        url = link.replace(str(marker), str(alert.pk))
         for user in users:
             if not user.is_active:
                 continue
