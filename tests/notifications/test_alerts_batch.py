@@ -198,7 +198,7 @@ def test_the_queries_do_not_grow_with_the_number_of_alerts(people):
         return [new_alert(start + i, piece=piece, role=kinds[i % 3][0],
                           workshop=kinds[i % 3][1]) for i in range(count)]
 
-    few, many = _queries(some(100, 3)), _queries(some(200, 30))
+    few, many = _queries(some(100, 3)), _queries(some(200, 20))
     assert few == many
     assert many <= 12
 
