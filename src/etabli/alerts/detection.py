@@ -51,9 +51,16 @@ def _days(delta: dt.timedelta) -> int:
 
 
 def _severity(rule: AlertRule, finding: Finding) -> str:
-    if finding.critical or (rule.critical_threshold is not None
-                            and Decimal(str(finding.measure)) >= rule.critical_threshold):
+    if finding.critical:
         return Severity.CRITICAL
+    if rule.critical_threshold is not None:
+        # Whole days compare with the Decimal threshold exactly as they are (most findings);
+        # other measures through their decimal text, as the threshold was entered.
+        measure = finding.measure
+        if not isinstance(measure, int):
+            measure = Decimal(str(measure))
+        if measure >= rule.critical_threshold:
+            return Severity.CRITICAL
     return rule.severity
 
 
