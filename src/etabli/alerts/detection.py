@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import DecimalField, F, Max, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Cast, Coalesce
+from django.db import connection, transaction
+from django.db.models import Max
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from etabli.core.models import AuditEntry
@@ -51,9 +51,16 @@ def _days(delta: dt.timedelta) -> int:
 
 
 def _severity(rule: AlertRule, finding: Finding) -> str:
-    if finding.critical or (rule.critical_threshold is not None
-                            and Decimal(str(finding.measure)) >= rule.critical_threshold):
+    if finding.critical:
         return Severity.CRITICAL
+    if rule.critical_threshold is not None:
+        # Whole days compare with the Decimal threshold exactly as they are (most findings);
+        # other measures through their decimal text, as the threshold was entered.
+        measure = finding.measure
+        if not isinstance(measure, int):
+            measure = Decimal(str(measure))
+        if measure >= rule.critical_threshold:
+            return Severity.CRITICAL
     return rule.severity
 
 
@@ -61,49 +68,67 @@ def _severity(rule: AlertRule, finding: Finding) -> str:
 # the rules
 
 
+def _by_ids(queryset, field: str, ids: Iterable[int]) -> Iterable:
+    """`queryset` filtered on `field` in `ids`, where a list of ids makes the database look
+    each row up by index (a join from the active pieces lets the planner read the whole, large
+    table of step runs). On PostgreSQL the ids go as one array parameter (thousands of
+    placeholders cost more to send than the lookups); elsewhere in chunks the database
+    accepts."""
+    ids = sorted(set(ids))
+    if not ids:
+        return
+    if connection.vendor == "postgresql":
+        rows = RawSQL("SELECT unnest(%s::bigint[])", [ids])
+        yield from queryset.filter(**{f"{field}__in": rows}).order_by()
+        return
+    size = max(1, (connection.features.max_query_params or 1000) - 50)
+    for i in range(0, len(ids), size):
+        yield from queryset.filter(**{f"{field}__in": ids[i:i + size]}).order_by()
+
+
 def detect_step_overdue(rule: AlertRule, now: dt.datetime, today: dt.date) -> list[Finding]:
     """A piece's current step is past its planned due date (by more than `threshold` days), or
-    has been in progress longer than its planned days plus `margin_percent`."""
-    from etabli.production.models import ACTIVE_PIECE_STATUSES, Piece, PieceStatus
+    has been in progress longer than its planned days plus `margin_percent`.
+
+    Reads the active pieces (what is open now), then the current runs of those late or in
+    progress by id; the overrun test is made here since it scales a duration by each run's
+    planned days, which SQL does not do the same way on every database we run on."""
+    from etabli.production.models import ACTIVE_PIECE_STATUSES, Piece, PieceStatus, StepRun
 
     grace = int(rule.threshold)
-    fields = ("id", "serial", "order_id", "current_run_id", "current_step", "current_workshop_id",
-              "current_workshop__name", "current_due", "current_run__planned_days",
-              "current_run__actual_start")
-    late = Piece.objects.filter(status__in=ACTIVE_PIECE_STATUSES, current_run__isnull=False,
-                                current_due__lt=today - dt.timedelta(days=grace))
-    rows = {r["id"]: (r, False) for r in late.values(*fields)}
-
+    late_before = today - dt.timedelta(days=grace)
+    pieces = [p for p in Piece.objects.filter(status__in=ACTIVE_PIECE_STATUSES,
+                                              current_run__isnull=False).order_by()
+              .values_list("id", "serial", "order_id", "current_run_id", "current_step",
+                           "current_workshop_id", "current_workshop__name", "current_due",
+                           "status")
+              if p[8] == PieceStatus.IN_PROGRESS or (p[7] is not None and p[7] < late_before)]
+    runs = {r[0]: r[1:] for r in _by_ids(StepRun.objects.values_list(
+        "id", "planned_days", "actual_start"), "id", [p[3] for p in pieces])}
     factor = 1 + rule.margin_percent / 100
-    running = Piece.objects.filter(status=PieceStatus.IN_PROGRESS)
-    planned = sorted(d for d in running.order_by()
-                     .values_list("current_run__planned_days", flat=True).distinct()
-                     if d is not None)
-    if planned:
-        overrun = Q()
-        for d in planned:
-            overrun |= Q(current_run__planned_days=d,
-                         current_run__actual_start__lt=now - dt.timedelta(days=d * factor))
-        for r in running.filter(overrun).values(*fields):
-            rows.setdefault(r["id"], (r, True))
-
+    overrun_since: dict[int, dt.datetime] = {}
     out = []
-    for r, _overrun in rows.values():
-        due = r["current_due"]
+    for piece_id, serial, order_id, run_id, step, workshop_id, workshop, due, status in pieces:
+        planned, started = runs.get(run_id, (None, None))
+        if not (due is not None and due < late_before):
+            if status != PieceStatus.IN_PROGRESS or planned is None or started is None:
+                continue
+            since = overrun_since.get(planned)
+            if since is None:
+                since = overrun_since[planned] = now - dt.timedelta(days=planned * factor)
+            if not started < since:
+                continue
         late_days = (today - due).days if due else 0
-        params = {"serial": r["serial"], "step": r["current_step"],
-                  "workshop": r["current_workshop__name"] or "",
-                  "due": due.isoformat() if due else "", "planned": r["current_run__planned_days"]}
+        params = {"serial": serial, "step": step, "workshop": workshop or "",
+                  "due": due.isoformat() if due else "", "planned": planned}
         if late_days > grace:
             params |= {"days": late_days, "overrun": False}
             measure = late_days
         else:
-            started = r["current_run__actual_start"]
             params |= {"days": _days(now - started), "overrun": True}
-            measure = _days(now - started) - (r["current_run__planned_days"] or 0)
-        out.append(Finding(f"step_overdue:run:{r['current_run_id']}:{params['due']}", measure,
-                           params, piece_id=r["id"], order_id=r["order_id"],
-                           workshop_id=r["current_workshop_id"]))
+            measure = _days(now - started) - (planned or 0)
+        out.append(Finding(f"step_overdue:run:{run_id}:{params['due']}", measure, params,
+                           piece_id=piece_id, order_id=order_id, workshop_id=workshop_id))
     return out
 
 
@@ -120,32 +145,46 @@ def detect_order_at_risk(rule: AlertRule, now: dt.datetime, today: dt.date) -> l
     from etabli.orders.models import OrderStatus
     from etabli.production.models import ACTIVE_PIECE_STATUSES, Piece, StepRun, StepStatus
 
-    open_pieces = Piece.objects.filter(status__in=ACTIVE_PIECE_STATUSES,
+    pieces = list(Piece.objects.filter(status__in=ACTIVE_PIECE_STATUSES,
                                        order__status=OrderStatus.LAUNCHED,
-                                       order__promised_date__isnull=False)
-    observed = observed_days()
-    dec = DecimalField(max_digits=10, decimal_places=2)
-    median = Subquery(ObservedDuration.objects.filter(
-        step=OuterRef("step"), workshop_id=OuterRef("workshop_id"), sample_size__gte=MIN_SAMPLE,
-    ).values("median_days")[:1], output_field=dec)
-    pending = dict(
-        StepRun.objects.filter(status=StepStatus.PENDING, piece__in=open_pieces)
-        .values("piece_id")
-        .annotate(days=Sum(Coalesce(median, Cast(F("planned_days"), dec), Value(Decimal(0)),
-                                    output_field=dec)))
-        .values_list("piece_id", "days"))
+                                       order__promised_date__isnull=False).order_by()
+                  .values_list("id", "order_id", "order__reference", "order__promised_date",
+                               "current_due", "current_step", "current_workshop_id",
+                               "current_run_id"))
+    medians = {(o.step, o.workshop_id): o.median_days
+               for o in ObservedDuration.objects.filter(sample_size__gte=MIN_SAMPLE)}
+    observed = {k: float(v) for k, v in medians.items()}
+    # When the open step started, only where it has an observed median to go by.
+    started_at = dict(_by_ids(StepRun.objects.values_list("id", "actual_start"), "id",
+                              [p[7] for p in pieces if p[7] and (p[5], p[6]) in observed]))
+    # The pending steps' days: the observed median where there is history, else the planned
+    # days. Summed here rather than by a subquery per run in SQL; in Decimal, as the stored
+    # medians, so that a sum of whole days stays whole.
+    planned: dict[int, int] = {}
+    typical_sum: dict[int, Decimal] = {}
+    for piece_id, step, workshop_id, days in _by_ids(
+            StepRun.objects.filter(status=StepStatus.PENDING)
+            .values_list("piece_id", "step", "workshop_id", "planned_days"),
+            "piece_id", [p[0] for p in pieces]):
+        median = medians.get((step, workshop_id))
+        if median is None:
+            planned[piece_id] = planned.get(piece_id, 0) + (days or 0)
+        else:
+            typical_sum[piece_id] = typical_sum.get(piece_id, Decimal(0)) + median
+    pending = dict(planned)
+    for piece_id, days in typical_sum.items():
+        pending[piece_id] = planned.get(piece_id, 0) + days
     orders: dict[int, dict] = {}
-    for r in open_pieces.values("id", "order_id", "order__reference", "order__promised_date",
-                                "current_due", "current_step", "current_workshop_id",
-                                "current_run__actual_start"):
-        end = r["current_due"] or today
-        typical = observed.get((r["current_step"], r["current_workshop_id"]))
-        started = r["current_run__actual_start"]
+    for (piece_id, order_id, reference, promised, due, step, workshop_id,
+         run_id) in pieces:
+        end = due or today
+        typical = observed.get((step, workshop_id))
+        started = started_at.get(run_id)
         if typical is not None and started is not None:
             end = timezone.localtime(started).date() + dt.timedelta(days=math.ceil(typical))
-        end = max(end, today) + dt.timedelta(days=math.ceil(pending.get(r["id"]) or 0))
-        o = orders.setdefault(r["order_id"], {"finish": end, "ref": r["order__reference"],
-                                              "promised": r["order__promised_date"]})
+        end = max(end, today) + dt.timedelta(days=math.ceil(pending.get(piece_id) or 0))
+        o = orders.setdefault(order_id, {"finish": end, "ref": reference,
+                                         "promised": promised})
         o["finish"] = max(o["finish"], end)
     out = []
     for order_id, o in orders.items():
@@ -340,11 +379,27 @@ def _chunks(items: list, size: int = _KEY_CHUNK) -> Iterable[list]:
         yield items[i:i + size]
 
 
-def _audit(action: str, alert: Alert, before: dict, after: dict) -> AuditEntry:
+def _audit(action: str, alert: Alert | _Open, before: dict, after: dict) -> AuditEntry:
     return AuditEntry(actor=None, action=action, object_type="alerts.alert",
                       object_id=str(alert.pk), object_repr=str(alert)[:200],
                       order_id=alert.order_id, piece_id=alert.piece_id, before=before,
                       after=after)
+
+
+@dataclass(slots=True)
+class _Open:
+    """An open alert that a pass changes or resolves: what its audit entry needs."""
+
+    pk: int
+    kind: str
+    cause_key: str
+    severity: str
+    params: dict
+    piece_id: int | None
+    order_id: int | None
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.cause_key}"
 
 
 def run_detection(now: dt.datetime | None = None) -> dict:
@@ -357,38 +412,39 @@ def run_detection(now: dt.datetime | None = None) -> dict:
     with transaction.atomic():
         # Locking the rules serialises concurrent passes (several workers on PostgreSQL).
         rules = {r.kind: r for r in AlertRule.objects.select_for_update().order_by("id")}
-        existing: dict[str, dict[str, Alert]] = {}
-        for alert in Alert.objects.not_resolved().only(
-                "id", "kind", "cause_key", "severity", "params", "piece_id", "order_id",
-                "status"):
-            existing.setdefault(alert.kind, {})[alert.cause_key] = alert
+        # Plain rows: most open alerts are only compared with what detection finds.
+        existing: dict[str, dict[str, tuple]] = {}
+        for row in Alert.objects.not_resolved().order_by().values_list(
+                "id", "kind", "cause_key", "severity", "params", "piece_id", "order_id"):
+            existing.setdefault(row[1], {})[row[2]] = row
         new_alerts: list[Alert] = []
         changed: list[Alert] = []
-        gone: list[tuple[Alert, str]] = []
+        gone: dict[str, list[_Open]] = {}
         audits: list[AuditEntry] = []
         for kind, (detect, present) in DETECTORS.items():
             rule = rules.get(kind)
             open_now = existing.get(kind, {})
             if rule is None or not rule.enabled:
-                gone += [(a, "rule_disabled") for a in open_now.values()]
+                gone.setdefault("rule_disabled", []).extend(
+                    _Open(*row) for row in open_now.values())
                 continue
             found = {f.cause_key: f for f in detect(rule, now, today)}
             missing = set(open_now) - set(found)
             if missing and present is not None:
                 missing -= present(rule, missing)
-            gone += [(open_now[k], "cause_gone") for k in missing]
+            gone.setdefault("cause_gone", []).extend(_Open(*open_now[k]) for k in missing)
             for key, finding in found.items():
                 severity = _severity(rule, finding)
-                alert = open_now.get(key)
-                if alert is not None:
-                    if alert.severity != severity or alert.params != finding.params:
+                row = open_now.get(key)
+                if row is not None:
+                    if row[3] != severity or row[4] != finding.params:
+                        alert = _Open(*row)
                         if alert.severity != severity:
                             audits.append(_audit("alert.escalated", alert,
                                                  {"severity": alert.severity},
                                                  {"severity": severity}))
-                        alert.severity, alert.params, alert.updated_at = (severity,
-                                                                          finding.params, now)
-                        changed.append(alert)
+                        changed.append(Alert(pk=alert.pk, severity=severity,
+                                             params=finding.params, updated_at=now))
                     continue
                 new_alerts.append(Alert(
                     kind=kind, severity=severity, status=AlertStatus.OPEN, cause_key=key,
@@ -402,28 +458,29 @@ def run_detection(now: dt.datetime | None = None) -> dict:
         for chunk in _chunks(new_keys):
             silenced.update(Alert.objects.filter(
                 cause_key__in=chunk, status=AlertStatus.RESOLVED, auto_resolved=False)
-                .values_list("cause_key", flat=True))
+                .order_by().values_list("cause_key", flat=True))
         new_alerts = [a for a in new_alerts if a.cause_key not in silenced]
 
         if changed:
             Alert.objects.bulk_update(changed, ["severity", "params", "updated_at"],
                                       batch_size=500)
-        for alert, reason in gone:
-            alert.status, alert.resolved_at, alert.updated_at = AlertStatus.RESOLVED, now, now
-            alert.auto_resolved, alert.resolution = True, reason
-            audits.append(_audit("alert.auto_resolved", alert, {"status": "open"},
-                                 {"status": "resolved", "reason": reason}))
-        if gone:
-            Alert.objects.bulk_update([a for a, _r in gone],
-                                      ["status", "resolved_at", "updated_at", "auto_resolved",
-                                       "resolution"], batch_size=500)
+        resolved = 0
+        for reason, alerts in gone.items():
+            for alert in alerts:
+                audits.append(_audit("alert.auto_resolved", alert, {"status": "open"},
+                                     {"status": "resolved", "reason": reason}))
+            # One UPDATE per reason and chunk, not a CASE per row.
+            for chunk in _chunks([a.pk for a in alerts]):
+                Alert.objects.filter(pk__in=chunk).update(
+                    status=AlertStatus.RESOLVED, resolved_at=now, updated_at=now,
+                    auto_resolved=True, resolution=reason)
+            resolved += len(alerts)
         created = Alert.objects.bulk_create(new_alerts, batch_size=500)
         audits += [_audit("alert.opened", a, {}, {"kind": a.kind, "severity": a.severity,
                                                    "cause": a.cause_key}) for a in created]
         AuditEntry.objects.bulk_create(audits, batch_size=500)
-        for alert in created:
-            notify.alert_opened(alert=alert)
-        summary.update(opened=len(created), updated=len(changed), resolved=len(gone))
+        notify.alerts_opened(alerts=created)
+        summary.update(opened=len(created), updated=len(changed), resolved=resolved)
     summary["open"] = Alert.objects.not_resolved().count()
     return summary
 

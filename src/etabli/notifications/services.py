@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -163,41 +164,154 @@ def pieces_sent(*, transfer) -> list[Notification]:
     return notes
 
 
-def _alert_recipients(alert) -> list[User]:
-    from etabli.alerts import selectors as alert_selectors
+def _alert_audience(alerts: list) -> list[list[User]]:
+    """For each alert, who is told: its owners (`alerts.selectors.owners`: the assignee, else
+    the active users of its role, a workshop member only for an alert of a workshop kind about
+    their own workshop), never a client contact. Two queries whatever the number of alerts:
+    the people concerned, and the workshop memberships of the workshop members among them."""
+    from etabli.alerts.models import WORKSHOP_KINDS
 
-    owners = []
-    for user in alert_selectors.owners(alert):
-        # Belt and braces: a workshop member hears only of an alert about their own workshop.
-        if user.role == Role.WORKSHOP and alert.workshop_id not in user.workshop_ids():
-            continue
-        if user.role == Role.CLIENT:
-            continue
-        owners.append(user)
-    return owners
+    roles = {a.assigned_role for a in alerts
+             if not a.assignee_id and a.assigned_role and a.assigned_role != Role.CLIENT}
+    assignees = {a.assignee_id for a in alerts if a.assignee_id}
+    people: dict[int, User] = {}
+    if roles or assignees:
+        wanted = Q(is_active=True, role__in=roles) | Q(pk__in=assignees)
+        people = {u.pk: u for u in User.objects.filter(wanted).order_by("id")}
+    members = [u.pk for u in people.values() if u.role == Role.WORKSHOP]
+    shops: dict[int, set[int]] = {pk: set() for pk in members}
+    if members:
+        through = User.workshops.through.objects.filter(user_id__in=members)
+        for user_id, workshop_id in through.values_list("user_id", "workshop_id"):
+            shops[user_id].add(workshop_id)
+    for pk, ids in shops.items():
+        people[pk]._workshop_ids = ids
+    by_role: dict[str, list[User]] = {}
+    by_workshop: dict[int, list[User]] = {}
+    for u in people.values():  # in id order
+        if u.is_active and u.role in roles:
+            by_role.setdefault(u.role, []).append(u)
+            if u.role == Role.WORKSHOP:
+                for workshop_id in shops[u.pk]:
+                    by_workshop.setdefault(workshop_id, []).append(u)
+
+    def told(alert) -> list[User]:
+        workshop_kind = alert.kind in WORKSHOP_KINDS
+        if alert.assignee_id:
+            person = people.get(alert.assignee_id)
+            if person is None or not person.is_active or person.role == Role.CLIENT:
+                return []
+            if person.role == Role.WORKSHOP and not (
+                    workshop_kind and alert.workshop_id in shops[person.pk]):
+                return []
+            return [person]
+        role = alert.assigned_role
+        if not role or role == Role.CLIENT:
+            return []
+        if role == Role.WORKSHOP:
+            # Only the members of the alert's own workshop: nobody hears of another's pieces.
+            if alert.workshop_id is None or not workshop_kind:
+                return []
+            return list(by_workshop.get(alert.workshop_id, []))
+        return list(by_role.get(role, []))
+
+    return [told(a) for a in alerts]
+
+
+def _in_chunks(ids: set, size: int = 900):
+    items = sorted(ids)
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _names(model, ids: set, field: str) -> dict[int, str]:
+    """`field` of each row of `model` by id (a few queries of 900 ids whatever the count)."""
+    out: dict[int, str] = {}
+    for chunk in _in_chunks(ids):
+        out.update(model.objects.filter(pk__in=chunk).order_by().values_list("pk", field))
+    return out
 
 
 @transaction.atomic
 def alert_opened(*, alert) -> list[Notification]:
     """Tell the alert's owners (inbox, and e-mail as they chose) and the webhooks."""
-    def url_for(user) -> str:
-        return reverse("alerts:detail", args=[alert.pk]) if _has_url("alerts:detail") else ""
+    return alerts_opened(alerts=[alert])
 
-    params = {"alert_kind": alert.kind, "severity": alert.severity,
-              "subject": (alert.piece.serial if alert.piece_id else
-                          alert.order.reference if alert.order_id else alert.kind)}
-    notes = _notify(users=_alert_recipients(alert), event=Event.ALERT_OPENED, params=params,
-                    url_for=url_for, piece=alert.piece if alert.piece_id else None,
-                    order=alert.order if alert.order_id else None,
-                    workshop=alert.workshop if alert.workshop_id else None, alert_id=alert.pk)
-    _webhooks(event=Event.ALERT_OPENED, data={
-        "alert_id": alert.pk, "kind": alert.kind, "severity": alert.severity,
-        "status": alert.status, "title": str(alert.title()), "message": str(alert.message()),
-        "opened_at": alert.opened_at.isoformat() if alert.opened_at else None,
-        "piece": alert.piece.serial if alert.piece_id else None,
-        "order": alert.order.reference if alert.order_id else None,
-        "workshop": alert.workshop.code if alert.workshop_id else None,
-        "params": alert.params})
+
+@transaction.atomic
+def alerts_opened(*, alerts: Iterable) -> list[Notification]:
+    """Tell each new alert's owners (inbox, and e-mail as they chose) and the webhooks: the
+    same rows `alert_opened` makes for each alert, in a fixed number of queries for the whole
+    batch (people, preferences, subjects, subscriptions, then one bulk insert per table).
+    Words are not rendered here: a notification keeps kind + params and is rendered in its
+    reader's language when shown or sent."""
+    from etabli.orders.models import Order
+    from etabli.production.models import Piece
+    from etabli.workshops.models import Workshop
+
+    alerts = [a for a in alerts if a.pk is not None]
+    if not alerts:
+        return []
+    event = Event.ALERT_OPENED
+    audience = _alert_audience(alerts)
+    recipients = {u.pk: u for users in audience for u in users if u.is_active}
+    choices = _choices(list(recipients.values()), event)
+    serials = _names(Piece, {a.piece_id for a in alerts if a.piece_id}, "serial")
+    references = _names(Order, {a.order_id for a in alerts if a.order_id}, "reference")
+    # One reverse() per batch: the link differs only by the alert's id.
+    marker = 9_876_543_210
+    link = reverse("alerts:detail", args=[marker]) if _has_url("alerts:detail") else ""
+    now = timezone.now()
+    notes: list[Notification] = []
+    email_to: dict[int, str] = {}
+    for alert, users in zip(alerts, audience, strict=True):
+        params = {"alert_kind": alert.kind, "severity": alert.severity,
+                  "subject": (serials.get(alert.piece_id) if alert.piece_id else
+                              references.get(alert.order_id) if alert.order_id else alert.kind)}
+        url = link.replace(str(marker), str(alert.pk))
+        for user in users:
+            if not user.is_active:
+                continue
+            inbox, email = choices.get(user.pk, (DEFAULT_INBOX, DEFAULT_EMAIL))
+            if not inbox and email == EmailMode.OFF:
+                continue
+            notes.append(Notification(
+                recipient=user, kind=event, params=params, url=url, piece_id=alert.piece_id,
+                order_id=alert.order_id, workshop_id=alert.workshop_id, alert_id=alert.pk,
+                in_inbox=inbox, created_at=now))
+            email_to[user.pk] = email
+    Notification.objects.bulk_create(notes, batch_size=500)
+    emails = [OutgoingEmail(recipient=n.recipient, kind=OutgoingEmail.Kind.NOTIFICATION,
+                            notification=n, to_address=n.recipient.email, created_at=now,
+                            next_attempt_at=now)
+              for n in notes
+              if email_to[n.recipient_id] == EmailMode.IMMEDIATE and n.recipient.email]
+    OutgoingEmail.objects.bulk_create(emails, batch_size=500)
+
+    subscriptions = [sub for sub in WebhookSubscription.objects.filter(active=True)
+                     if event in (sub.events or [])]
+    deliveries = []
+    if subscriptions:
+        codes = _names(Workshop, {a.workshop_id for a in alerts if a.workshop_id}, "code")
+        for alert in alerts:
+            data = {
+                "alert_id": alert.pk, "kind": alert.kind, "severity": alert.severity,
+                "status": alert.status, "title": str(alert.title()),
+                "message": str(alert.message()),
+                "opened_at": alert.opened_at.isoformat() if alert.opened_at else None,
+                "piece": serials.get(alert.piece_id) if alert.piece_id else None,
+                "order": references.get(alert.order_id) if alert.order_id else None,
+                "workshop": codes.get(alert.workshop_id) if alert.workshop_id else None,
+                "params": alert.params}
+            for sub in subscriptions:
+                uid = uuid.uuid4()
+                deliveries.append(WebhookDelivery(
+                    subscription=sub, uid=uid, event=event, created_at=now, next_attempt_at=now,
+                    payload={"id": str(uid), "event": event, "occurred_at": now.isoformat(),
+                             "data": data}))
+        WebhookDelivery.objects.bulk_create(deliveries, batch_size=500)
+    if emails or deliveries:
+        _kick_delivery()
     return notes
 
 
