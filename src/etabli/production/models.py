@@ -199,6 +199,16 @@ class Piece(models.Model):
             models.Index(fields=["status", "current_step"]),
             models.Index(fields=["current_workshop", "status"]),
             models.Index(fields=["current_due"]),
+            # The dashboard's board: its counts per step × workshop read this index only, and
+            # each cell's first pieces (soonest due) are a short scan of it.
+            models.Index(fields=["current_step", "current_workshop", "current_due", "serial",
+                                 "status"],
+                         condition=Q(status__in=ACTIVE_PIECE_STATUSES),
+                         name="piece_active_board_idx"),
+            # Pieces in production by due date: the late list, its count, "due this week".
+            models.Index(fields=["current_due", "serial", "id"],
+                         condition=Q(status__in=ACTIVE_PIECE_STATUSES),
+                         name="piece_active_due_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["line", "unit_no"], name="piece_unit_unique"),

@@ -65,6 +65,20 @@ def piece_list(user, filters: PieceFilters | None = None, today: dt.date | None 
     return qs.order_by("current_due", "serial", "id")
 
 
+def active_pieces(user, filters: PieceFilters | None = None, today: dt.date | None = None):
+    """The pieces in production among `piece_list(user, filters)`, unordered and without its
+    joins: the dashboard picks the few columns it shows (and the board index serves it)."""
+    return (piece_list(user, filters, today=today).select_related(None)
+            .filter(status__in=ACTIVE_PIECE_STATUSES).order_by())
+
+
+def workshops_by_id(ids) -> dict:
+    from etabli.workshops.models import Workshop
+
+    return {w.pk: w for w in Workshop.objects.filter(pk__in=ids).only("pk", "name", "code")} \
+        if ids else {}
+
+
 def piece_get(user, piece_id: int) -> Piece | None:
     return (pieces_for(user).select_related("order__client", "line__alloy", "current_workshop",
                                             "location", "transit_to", "current_run")

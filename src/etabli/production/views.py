@@ -11,18 +11,22 @@ from urllib.parse import urlencode
 
 import pydantic
 import segno
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
 from django.db.models.expressions import Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import date as date_filter
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.html import conditional_escape, escape
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -157,6 +161,41 @@ def _mark(pieces, today):
     return pieces
 
 
+def _piece_urls():
+    """pk -> the piece page's URL, with one reverse() for all (it dominates a board of chips)."""
+    mark = "987654321"
+    url = reverse("production:piece", args=[int(mark)])
+    return lambda pk: url.replace(mark, str(pk))
+
+
+def _chips(pieces, piece_url) -> None:
+    """Each piece's chip on the board (`p.chip`): late, at risk, on hold, in transit.
+
+    Built here rather than by including a template per piece: the board shows a few hundred
+    chips, and the template engine took ten times longer for the same HTML."""
+    labels = {k: escape(v) for k, v in (
+        ("due", _("due")), ("late", _("Late")), ("at_risk", _("At risk")),
+        ("on_hold", _("On hold")), ("in_transit", _("In transit")))}
+    for p in pieces:
+        due = badge = status = ""
+        if p.current_due:
+            due = (f'<span class="due{" is-late" if p.is_late else ""}">'
+                   f'<span class="visually-hidden">{labels["due"]} </span>'
+                   f'{escape(date_filter(p.current_due, "j M"))}</span>')
+        if p.is_late:
+            badge = f'<span class="badge late">{labels["late"]}</span>'
+        elif p.is_at_risk:
+            badge = f'<span class="badge in_progress">{labels["at_risk"]}</span>'
+        if p.status == PieceStatus.ON_HOLD:
+            status = f'<span class="badge on_hold">{labels["on_hold"]}</span>'
+        elif p.status == PieceStatus.IN_TRANSIT:
+            status = f'<span class="badge in_transit">{labels["in_transit"]}</span>'
+        p.chip = mark_safe(  # noqa: S308 - every value above is escaped
+            f'<span class="chip"><a href="{escape(piece_url(p.pk))}" class="serial">'
+            f'{escape(p.serial)}</a>\n<span class="ref">{escape(p.order.reference)}</span>\n'
+            f'{due}\n{badge}\n{status}</span>\n')
+
+
 # ---------------------------------------------------------------------------------------------
 # dashboard
 
@@ -166,55 +205,104 @@ def _house_only(user) -> None:
         raise Http404("No dashboard for this role.")
 
 
+_STEP_MARK = "\x00cell-step"  # stand-ins for a cell's step and workshop in the compiled SQL
+_WORKSHOP_MARK = -7_316_254_019
+
+
+def _cell_pieces(active, rows) -> list[Piece]:
+    """The first BOARD_CELL_LIMIT pieces of every cell, soonest due (so late, then at risk)
+    first, at most BOARD_CELL_LIMIT * 60 in all.
+
+    On PostgreSQL, one short scan of the board index per cell: a UNION ALL of LIMITed
+    subqueries, compiled once and repeated with each cell's step and workshop, so the cost
+    follows the cells shown, not the pieces in production. Databases that cannot LIMIT inside
+    a UNION number the rows of every cell instead."""
+    if not rows:
+        return []
+    order = [F("current_due").asc(nulls_last=True), "serial"]
+    if connection.features.supports_slicing_ordering_in_compound:
+        compiled: dict[bool, tuple[str, tuple]] = {}
+        parts, params = [], []
+        for r in rows:
+            no_workshop = r["current_workshop_id"] is None
+            if no_workshop not in compiled:
+                where = {"current_workshop_id__isnull": True} if no_workshop \
+                    else {"current_workshop_id": _WORKSHOP_MARK}
+                qs = active.filter(current_step=_STEP_MARK, **where) \
+                    .order_by(*order).values_list("pk")[:BOARD_CELL_LIMIT]
+                compiled[no_workshop] = qs.query.get_compiler(using=qs.db).as_sql()
+            sql, part_params = compiled[no_workshop]
+            parts.append(f"({sql})")
+            params += [r["current_step"] if v == _STEP_MARK
+                       else r["current_workshop_id"] if v == _WORKSHOP_MARK else v
+                       for v in part_params]
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            ids = [row[0] for row in cursor.fetchall()]
+    else:
+        ids = active.annotate(rank=Window(
+            RowNumber(), partition_by=[F("current_step"), F("current_workshop_id")],
+            order_by=order,
+        )).filter(rank__lte=BOARD_CELL_LIMIT).values_list("pk")
+    return list(Piece.objects.filter(pk__in=ids).select_related("order").only(*CHIP_FIELDS)
+                .order_by(*order)[:BOARD_CELL_LIMIT * 60])
+
+
+# What a piece chip shows (_chips), and the panels' step and workshop.
+CHIP_FIELDS = ("serial", "status", "current_due", "current_step", "current_workshop_id",
+               "order__reference")
+
+
 def _dashboard_data(user, filters: selectors.PieceFilters, applied: dict) -> dict:
     today = timezone.localdate()
     risk_end = today + dt.timedelta(days=AT_RISK_DAYS)
     week_end = today + dt.timedelta(days=WEEK_DAYS - 1)
-    active = selectors.piece_list(user, filters, today=today).filter(
-        status__in=ACTIVE_PIECE_STATUSES)
+    active = selectors.active_pieces(user, filters, today=today)
 
-    # Every count of the page in one grouped query.
-    rows = list(active.order_by().values(
-        "current_step", "current_workshop", "current_workshop__name", "current_workshop__code",
-    ).annotate(
-        n=Count("id"),
-        late=Count("id", filter=Q(current_due__lt=today)),
-        at_risk=Count("id", filter=Q(current_due__gte=today, current_due__lte=risk_end)),
-        held=Count("id", filter=Q(status=PieceStatus.ON_HOLD)),
-        week=Count("id", filter=Q(current_due__gte=today, current_due__lte=week_end)),
-    ))
+    # Every count of the page in one grouped query (an index-only scan of the board index).
+    # (COUNT(status), never null, rather than COUNT(id): id is not in the index.)
+    rows = list(active.values("current_step", "current_workshop_id").annotate(
+        n=Count("status"),
+        late=Count("status", filter=Q(current_due__lt=today)),
+        at_risk=Count("status", filter=Q(current_due__gte=today, current_due__lte=risk_end)),
+        held=Count("status", filter=Q(status=PieceStatus.ON_HOLD)),
+        week=Count("status", filter=Q(current_due__gte=today, current_due__lte=week_end)),
+    ).order_by())
     totals = {k: sum(r[k] for r in rows) for k in ("n", "late", "at_risk", "held", "week")}
+    workshops = selectors.workshops_by_id(
+        {r["current_workshop_id"] for r in rows} - {None})
 
-    # The first few pieces of every cell, soonest due (so late, then at risk) first.
-    ranked = list(active.annotate(rank=Window(
-        RowNumber(), partition_by=[F("current_step"), F("current_workshop_id")],
-        order_by=[F("current_due").asc(nulls_last=True), F("serial").asc()],
-    )).filter(rank__lte=BOARD_CELL_LIMIT).order_by(
-        F("current_due").asc(nulls_last=True), "serial")[:BOARD_CELL_LIMIT * 60])
-    _mark(ranked, today)
     by_cell: dict[tuple, list] = {}
-    for p in ranked:
+    for p in _mark(_cell_pieces(active, rows), today):
+        p.current_workshop = workshops.get(p.current_workshop_id)
         by_cell.setdefault((p.current_step, p.current_workshop_id), []).append(p)
 
     base_query = {k: v for k, v in applied.items() if k not in ("step", "workshop_id")}
+    pieces_url = reverse("production:pieces")
+    by_step: dict[str, list] = {}
+    for r in rows:
+        ws = workshops.get(r["current_workshop_id"])
+        r["workshop"] = ws.name if ws else _("No workshop")
+        r["code"] = ws.code if ws else None
+        r["sort_name"] = ws.name if ws else ""
+        by_step.setdefault(r["current_step"], []).append(r)
     columns = []
     for step, label in StepKind.choices:
         if filters.step and step != filters.step:
             continue
-        cells = sorted((r for r in rows if r["current_step"] == step),
-                       key=lambda r: (-r["late"], -r["at_risk"], r["current_workshop__name"] or ""))
+        cells = sorted(by_step.get(step, ()),
+                       key=lambda r: (-r["late"], -r["at_risk"], r["sort_name"]))
         if step == StepKind.ORDER_RECEIPT and not cells:
             continue
         col = {"step": step, "label": label, "n": sum(c["n"] for c in cells),
                "late": sum(c["late"] for c in cells), "cells": []}
         for r in cells:
-            shown = by_cell.get((step, r["current_workshop"]), [])
+            shown = by_cell.get((step, r["current_workshop_id"]), [])
             col["cells"].append({
-                "workshop": r["current_workshop__name"] or _("No workshop"),
-                "code": r["current_workshop__code"], "n": r["n"], "late": r["late"],
+                "workshop": r["workshop"], "code": r["code"], "n": r["n"], "late": r["late"],
                 "at_risk": r["at_risk"], "pieces": shown, "more": r["n"] - len(shown),
-                "more_url": reverse("production:pieces") + "?" + urlencode(
-                    base_query | {"step": step, "workshop_id": r["current_workshop"] or ""}),
+                "more_url": pieces_url + "?" + urlencode(
+                    base_query | {"step": step, "workshop_id": r["current_workshop_id"] or ""}),
             })
         columns.append(col)
 
@@ -224,15 +312,27 @@ def _dashboard_data(user, filters: selectors.PieceFilters, applied: dict) -> dic
         hold_reason=Subquery(held_event.values("reason")[:1]),
         hold_comment=Subquery(held_event.values("comment")[:1]),
         held_at=Subquery(held_event.values("occurred_at")[:1]),
-    ).order_by("held_at", "serial")[:PANEL_LIMIT])
+    ).select_related("order").only(*CHIP_FIELDS).order_by("held_at", "serial")[:PANEL_LIMIT])
     for p in _mark(held, today):
+        p.current_workshop = workshops.get(p.current_workshop_id)
         try:
             p.hold_reason_label = HoldReason(p.hold_reason).label
         except ValueError:
             p.hold_reason_label = p.hold_reason or ""
 
-    due_week = _mark(list(active.filter(current_due__gte=today, current_due__lte=week_end)
-                          .order_by("current_due", "serial")[:PANEL_LIMIT]), today)
+    due_week = list(active.filter(current_due__gte=today, current_due__lte=week_end)
+                    .select_related("order").only(*CHIP_FIELDS)
+                    .order_by("current_due", "serial")[:PANEL_LIMIT])
+    for p in _mark(due_week, today):
+        p.current_workshop = workshops.get(p.current_workshop_id)
+
+    piece_url = _piece_urls()
+    _chips([p for ps in by_cell.values() for p in ps] + held + due_week, piece_url)
+    # get_FOO_display() rebuilds its choices on every call: the labels are looked up once.
+    steps = {k: str(v) for k, v in StepKind.choices}
+    kinds = {k: str(v) for k, v in EventKind.choices}
+    for p in held + due_week:
+        p.step_label = steps.get(p.current_step, p.current_step)
 
     events_qs = TrackingEvent.objects.all()
     if applied:
@@ -240,17 +340,56 @@ def _dashboard_data(user, filters: selectors.PieceFilters, applied: dict) -> dic
             piece__in=selectors.piece_list(user, filters, today=today).order_by().values("pk"))
     events = list(events_qs.select_related("piece__order", "actor", "workshop", "step_run")
                   .order_by("-occurred_at", "-id")[:LATEST_EVENTS])
+    for ev in events:
+        ev.piece_url = piece_url(ev.piece_id)
+        ev.kind_label = kinds.get(ev.kind, ev.kind)
+        ev.step_label = steps.get(ev.step_run.step, ev.step_run.step)
 
     return {
         "today": today, "totals": totals, "columns": columns, "held": held,
         "due_week": due_week, "events": events,
         "due_week_more": totals["week"] - len(due_week), "held_more": totals["held"] - len(held),
         "query": urlencode(applied),
-        "pieces_url": reverse("production:pieces"),
+        "pieces_url": pieces_url,
         "late_query": urlencode(applied | {"late": "true"}),
         "held_query": urlencode(applied | {"status": PieceStatus.ON_HOLD}),
         "updated_at": timezone.localtime(),
     }
+
+
+def _attrs_html(attrs: dict) -> str:
+    # django/forms/widgets/attrs.html, in Python.
+    return "".join(f" {conditional_escape(k)}" if v is True else
+                   f' {conditional_escape(k)}="{conditional_escape(str(v))}"'
+                   for k, v in attrs.items() if v is not False)
+
+
+class QuickSelect(forms.Select):
+    """The HTML of Django's Select, without rendering two templates per option (the filter
+    forms list every client: that was most of the dashboard's rendering time)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        if any(group_name for group_name, _options, _index in widget["optgroups"]):
+            return super().render(name, value, attrs, renderer)
+        html = [f'<select name="{conditional_escape(widget["name"])}"'
+                f'{_attrs_html(widget["attrs"])}>']
+        for _group, options, _index in widget["optgroups"]:
+            for o in options:
+                html.append(f'\n  <option value="{conditional_escape(str(o["value"]))}"'
+                            f'{_attrs_html(o["attrs"])}>{conditional_escape(o["label"])}'
+                            f'</option>\n')
+        html.append("\n</select>")
+        return mark_safe("".join(html))  # noqa: S308 - every value above is escaped
+
+
+def _quick_selects(form):
+    for field in form.fields.values():
+        if type(field.widget) is forms.Select:
+            old = field.widget
+            field.widget = QuickSelect(attrs=old.attrs, choices=old.choices)
+            field.widget.is_required = old.is_required
+    return form
 
 
 DASHBOARD_FILTERS = ("client_id", "workshop_id", "step", "status", "late")
@@ -267,10 +406,10 @@ def dashboard(request):
         applied.pop("status")
         filters = filters.model_copy(update={"status": None})
     _warn_ignored(request, ignored)
-    form = DashboardFilterForm(
+    form = _quick_selects(DashboardFilterForm(
         initial=applied | {"late": applied.get("late") == "true"},
         clients=Client.objects.visible_to(user).only("pk", "name").order_by("name"),
-        workshops=Workshop.objects.visible_to(user).only("pk", "name").order_by("name"))
+        workshops=Workshop.objects.visible_to(user).only("pk", "name").order_by("name")))
     context = _dashboard_data(user, filters, applied) | {"form": form}
     context |= alert_panels.dashboard_section(user)
     return render(request, "production/dashboard.html", context)
@@ -294,6 +433,12 @@ def dashboard_board(request):
 # piece list
 
 
+# What a row of the piece list shows (production/pieces.html).
+LIST_FIELDS = ("serial", "status", "current_step", "current_due", "current_workshop_id",
+               "transit_to_id", "rework_count", "order__reference", "order__client__name",
+               "line__description", "line__size", "line__alloy__name")
+
+
 @login_required
 def piece_list_page(request):
     """Every piece the user may see, with the API's filters, search and pages."""
@@ -303,15 +448,30 @@ def piece_list_page(request):
     filters, applied, ignored = parse_piece_filters(request.GET)
     _warn_ignored(request, ignored)
     today = timezone.localdate()
-    qs = selectors.piece_list(user, filters, today=today).order_by(
-        F("current_due").asc(nulls_last=True), "serial", "id")
+    # Two joins fewer than the API's list (the page's workshops come from one small query):
+    # planning an eight-table join cost more than running it.
+    qs = selectors.piece_list(user, filters, today=today).select_related(None) \
+        .select_related("order__client", "line__alloy").only(*LIST_FIELDS).order_by(
+            F("current_due").asc(nulls_last=True), "serial", "id")
     page = page_of(request, qs)
-    _mark(page.object_list, today)
-    form = PieceFilterForm(
+    pieces = _mark(list(page.object_list), today)
+    workshops = selectors.workshops_by_id(
+        {w for p in pieces for w in (p.current_workshop_id, p.transit_to_id)} - {None})
+    steps = {k: str(v) for k, v in StepKind.choices}
+    statuses = {k: str(v) for k, v in PieceStatus.choices}
+    piece_url = _piece_urls()
+    for p in pieces:
+        p.url = piece_url(p.pk)
+        p.current_workshop = workshops.get(p.current_workshop_id)
+        p.transit_to = workshops.get(p.transit_to_id)
+        p.step_label = steps.get(p.current_step, p.current_step)
+        p.status_label = statuses.get(p.status, p.status)
+    page.object_list = pieces
+    form = _quick_selects(PieceFilterForm(
         initial=applied | {"late": applied.get("late") == "true"},
         clients=(Client.objects.visible_to(user).only("pk", "name").order_by("name")
                  if user.sees_clients else ()),
-        workshops=Workshop.objects.visible_to(user).only("pk", "name").order_by("name"))
+        workshops=Workshop.objects.visible_to(user).only("pk", "name").order_by("name")))
     if not user.sees_clients:
         del form.fields["client_id"]
     order_filter = None
