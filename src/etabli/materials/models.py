@@ -259,7 +259,9 @@ class MaterialSlip(models.Model):
         verbose_name = _("material slip")
         verbose_name_plural = _("material slips")
         ordering = ["-sent_at", "-id"]
-        indexes = [models.Index(fields=["workshop", "status"])]
+        indexes = [models.Index(fields=["workshop", "status"]),
+                   # Metal loss in the reports: jobs settled in a period.
+                   models.Index(fields=["settled_at"], name="slip_settled_idx")]
         constraints = [
             models.CheckConstraint(condition=~Q(from_location=F("to_location")),
                                    name="material_slip_two_places",

@@ -209,6 +209,8 @@ class Piece(models.Model):
             models.Index(fields=["current_due", "serial", "id"],
                          condition=Q(status__in=ACTIVE_PIECE_STATUSES),
                          name="piece_active_due_idx"),
+            # Reports computed from the history select pieces delivered in a period.
+            models.Index(fields=["delivered_at"], name="piece_delivered_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["line", "unit_no"], name="piece_unit_unique"),
@@ -264,8 +266,17 @@ class StepRun(models.Model):
         verbose_name = _("step run")
         verbose_name_plural = _("step runs")
         ordering = ["piece", "position"]
-        indexes = [models.Index(fields=["workshop", "status"]),
-                   models.Index(fields=["piece", "position"])]
+        indexes = [
+            models.Index(fields=["workshop", "status"]),
+            models.Index(fields=["piece", "position"]),
+            # Reports computed from the history select runs finished / started in a period.
+            models.Index(fields=["actual_finish"], name="steprun_finish_idx"),
+            models.Index(fields=["actual_start"], name="steprun_start_idx"),
+            # The steps still to do of the pieces in production (order-at-risk projection):
+            # on PostgreSQL an index-only read of what the projection needs.
+            models.Index(fields=["piece"], include=["step", "workshop", "planned_days"],
+                         condition=Q(status="pending"), name="steprun_pending_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["piece"], condition=Q(status__in=OPEN_STEP_STATUSES),
@@ -335,7 +346,12 @@ class TrackingEvent(AppendOnly, models.Model):
         verbose_name = _("tracking event")
         verbose_name_plural = _("tracking events")
         ordering = ["piece", "id"]
-        indexes = [models.Index(fields=["piece", "id"])]
+        indexes = [
+            models.Index(fields=["piece", "id"]),
+            # When each held piece was put on hold (the dashboard's held panel).
+            models.Index(fields=["piece", "id"], condition=Q(kind="held"),
+                         name="event_held_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["client_event_id"],
                                     condition=Q(client_event_id__isnull=False),

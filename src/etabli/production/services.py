@@ -94,7 +94,8 @@ def _lock_visible_piece(actor, piece_id: int) -> Piece:
 
 
 def _open_run(piece: Piece) -> StepRun | None:
-    return piece.runs.filter(status__in=OPEN_STEP_STATUSES).first()
+    # With its workshop: the event recorded on it names the workshop (one query less).
+    return piece.runs.select_related("workshop").filter(status__in=OPEN_STEP_STATUSES).first()
 
 
 def _next_run(piece: Piece, after: StepRun) -> StepRun | None:
@@ -148,6 +149,9 @@ def _record(*, piece: Piece, run: StepRun, kind: str, actor, at: dt.datetime,
         workshop_id=workshop_id, weight_g=weight_g, comment=comment, reason=reason,
         transfer=transfer, client_event_id=client_event_id, data=data or {},
     )
+    if workshop_id is not None and workshop_id == run.workshop_id \
+            and StepRun.workshop.is_cached(run):
+        event.workshop = run.workshop
     event.replayed = False
     return event
 
