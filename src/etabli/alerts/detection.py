@@ -19,7 +19,6 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Max
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from etabli.core.models import AuditEntry
@@ -68,32 +67,37 @@ def _severity(rule: AlertRule, finding: Finding) -> str:
 # the rules
 
 
-def _by_ids(queryset, field: str, ids: Iterable[int]) -> Iterable:
-    """`queryset` filtered on `field` in `ids`, where a list of ids makes the database look
-    each row up by index (a join from the active pieces lets the planner read the whole, large
-    table of step runs). On PostgreSQL the ids go as one array parameter (thousands of
-    placeholders cost more to send than the lookups); elsewhere in chunks the database
-    accepts."""
-    ids = sorted(set(ids))
-    if not ids:
-        return
-    if connection.vendor == "postgresql":
-        rows = RawSQL("SELECT unnest(%s::bigint[])", [ids])
-        yield from queryset.filter(**{f"{field}__in": rows}).order_by()
-        return
-    size = max(1, (connection.features.max_query_params or 1000) - 50)
-    for i in range(0, len(ids), size):
-        yield from queryset.filter(**{f"{field}__in": ids[i:i + size]}).order_by()
+_open_runs_memo: tuple[dt.datetime, dict] | None = None
+
+
+def _forget_open_runs() -> None:
+    global _open_runs_memo
+    _open_runs_memo = None
+
+
+def open_runs(now: dt.datetime) -> dict[int, tuple]:
+    """Every open step run (one per piece in production): id → (planned days, start). One
+    read of a covering partial index on PostgreSQL (`steprun_open_idx`), shared by the rules of
+    one pass (`now` identifies the pass)."""
+    global _open_runs_memo
+    from etabli.production.models import OPEN_STEP_STATUSES, StepRun
+
+    if _open_runs_memo is not None and _open_runs_memo[0] is now:
+        return _open_runs_memo[1]
+    runs = {r[0]: r[1:] for r in StepRun.objects.filter(status__in=OPEN_STEP_STATUSES)
+            .order_by().values_list("id", "planned_days", "actual_start")}
+    _open_runs_memo = (now, runs)
+    return runs
 
 
 def detect_step_overdue(rule: AlertRule, now: dt.datetime, today: dt.date) -> list[Finding]:
     """A piece's current step is past its planned due date (by more than `threshold` days), or
     has been in progress longer than its planned days plus `margin_percent`.
 
-    Reads the active pieces (what is open now), then the current runs of those late or in
-    progress by id; the overrun test is made here since it scales a duration by each run's
-    planned days, which SQL does not do the same way on every database we run on."""
-    from etabli.production.models import ACTIVE_PIECE_STATUSES, Piece, PieceStatus, StepRun
+    Reads the active pieces (what is open now) and the open runs (their planned days and
+    start); the overrun test is made here since it scales a duration by each run's planned
+    days, which SQL does not do the same way on every database we run on."""
+    from etabli.production.models import ACTIVE_PIECE_STATUSES, Piece, PieceStatus
 
     grace = int(rule.threshold)
     late_before = today - dt.timedelta(days=grace)
@@ -103,8 +107,7 @@ def detect_step_overdue(rule: AlertRule, now: dt.datetime, today: dt.date) -> li
                            "current_workshop_id", "current_workshop__name", "current_due",
                            "status")
               if p[8] == PieceStatus.IN_PROGRESS or (p[7] is not None and p[7] < late_before)]
-    runs = {r[0]: r[1:] for r in _by_ids(StepRun.objects.values_list(
-        "id", "planned_days", "actual_start"), "id", [p[3] for p in pieces])}
+    runs = open_runs(now)
     factor = 1 + rule.margin_percent / 100
     overrun_since: dict[int, dt.datetime] = {}
     out = []
@@ -154,34 +157,40 @@ def detect_order_at_risk(rule: AlertRule, now: dt.datetime, today: dt.date) -> l
     medians = {(o.step, o.workshop_id): o.median_days
                for o in ObservedDuration.objects.filter(sample_size__gte=MIN_SAMPLE)}
     observed = {k: float(v) for k, v in medians.items()}
-    # When the open step started, only where it has an observed median to go by.
-    started_at = dict(_by_ids(StepRun.objects.values_list("id", "actual_start"), "id",
-                              [p[7] for p in pieces if p[7] and (p[5], p[6]) in observed]))
-    # The pending steps' days: the observed median where there is history, else the planned
-    # days. Summed here rather than by a subquery per run in SQL; in Decimal, as the stored
-    # medians, so that a sum of whole days stays whole.
-    planned: dict[int, int] = {}
-    typical_sum: dict[int, Decimal] = {}
-    for piece_id, step, workshop_id, days in _by_ids(
-            StepRun.objects.filter(status=StepStatus.PENDING)
-            .values_list("piece_id", "step", "workshop_id", "planned_days"),
-            "piece_id", [p[0] for p in pieces]):
-        median = medians.get((step, workshop_id))
-        if median is None:
-            planned[piece_id] = planned.get(piece_id, 0) + (days or 0)
-        else:
-            typical_sum[piece_id] = typical_sum.get(piece_id, Decimal(0)) + median
-    pending = dict(planned)
-    for piece_id, days in typical_sum.items():
-        pending[piece_id] = planned.get(piece_id, 0) + days
+    # When the open step started (used only where it has an observed median to go by).
+    runs = open_runs(now)
+    started_at = {run_id: runs[run_id][1] for run_id in (p[7] for p in pieces)
+                  if run_id in runs}
+    # The pending steps' days per piece: the observed median where there is history, else the
+    # planned days — summed by the database in one pass over the pending runs (a covering
+    # partial index on PostgreSQL) joined to the few observed medians; the medians' sum stays
+    # a Decimal, as stored, so that a sum of whole days stays whole.
+    pending: dict[int, int | Decimal] = {}
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT r.piece_id,
+                       SUM(CASE WHEN o.id IS NULL THEN r.planned_days ELSE 0 END),
+                       SUM(o.median_days)
+                FROM {q(StepRun._meta.db_table)} r
+                LEFT JOIN {q(ObservedDuration._meta.db_table)} o
+                  ON o.step = r.step AND o.workshop_id = r.workshop_id AND o.sample_size >= %s
+                WHERE r.status = %s
+                GROUP BY r.piece_id""", [MIN_SAMPLE, StepStatus.PENDING])
+        for piece_id, planned_days, typical in cursor.fetchall():
+            planned_days = int(planned_days or 0)
+            # (SQLite sums the stored two-decimal medians as floats: back to two decimals)
+            pending[piece_id] = planned_days if typical is None \
+                else planned_days + Decimal(str(round(typical, 2)))
     orders: dict[int, dict] = {}
+    tz = timezone.get_current_timezone()
     for (piece_id, order_id, reference, promised, due, step, workshop_id,
          run_id) in pieces:
         end = due or today
         typical = observed.get((step, workshop_id))
         started = started_at.get(run_id)
         if typical is not None and started is not None:
-            end = timezone.localtime(started).date() + dt.timedelta(days=math.ceil(typical))
+            end = started.astimezone(tz).date() + dt.timedelta(days=math.ceil(typical))
         end = max(end, today) + dt.timedelta(days=math.ceil(pending.get(piece_id) or 0))
         o = orders.setdefault(order_id, {"finish": end, "ref": reference,
                                          "promised": promised})
@@ -404,6 +413,14 @@ class _Open:
 
 def run_detection(now: dt.datetime | None = None) -> dict:
     """One full pass of every rule. Returns counts: opened, updated, resolved, open."""
+    _forget_open_runs()  # each pass reads the open runs once, afresh
+    try:
+        return _run_detection(now)
+    finally:
+        _forget_open_runs()
+
+
+def _run_detection(now: dt.datetime | None) -> dict:
     from etabli.notifications import services as notify
 
     now = now or timezone.now()

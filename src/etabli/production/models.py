@@ -276,6 +276,9 @@ class StepRun(models.Model):
             # on PostgreSQL an index-only read of what the projection needs.
             models.Index(fields=["piece"], include=["step", "workshop", "planned_days"],
                          condition=Q(status="pending"), name="steprun_pending_idx"),
+            # The open runs (one per piece in production) with what alert detection reads.
+            models.Index(fields=["id"], include=["planned_days", "actual_start"],
+                         condition=Q(status__in=OPEN_STEP_STATUSES), name="steprun_open_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
