@@ -183,6 +183,10 @@ class Alert(models.Model):
             models.Index(fields=["order", "status"]),
             models.Index(fields=["workshop", "status"]),
             models.Index(fields=["cause_key"]),
+            # The newest alerts not resolved yet (dashboard section, alert list): a short scan
+            # however many are open.
+            models.Index(fields=["-opened_at", "-id"], condition=Q(status__in=NOT_RESOLVED),
+                         name="alert_unresolved_newest_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
