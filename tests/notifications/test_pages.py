@@ -155,3 +155,18 @@ def test_webhook_pages_are_hidden_from_everybody_else(house_setup, who):
     assert me.post(f"/inbox/webhooks/{sub.pk}/", {"action": "delete"}).status_code == 404
     assert "Webhooks" not in me.get("/inbox/").content.decode()
     assert WebhookSubscription.objects.exists()
+
+
+def test_read_all_says_how_many_in_the_readers_language(house_setup):
+    h = house_setup
+    piece_sent_to_setter(h)
+    make_alert(h, role=Role.WORKSHOP, workshop=h.setter)
+    me = browser(h.setter_member)
+    response = me.post("/inbox/read-all/", follow=True)
+    assert "2 notifications marked read." in response.content.decode()
+    Notification.objects.filter(recipient=h.setter_member).update(read_at=None)
+    Notification.objects.filter(recipient=h.setter_member).order_by("id").first().delete()
+    h.setter_member.language = "fr"
+    h.setter_member.save(update_fields=["language"])
+    response = me.post("/inbox/read-all/", follow=True)
+    assert "1 notification marquée comme lue." in response.content.decode()

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from etabli.core.errors import DomainError
@@ -77,7 +78,8 @@ def open_notification(request, notification_id: int):
 @require_POST
 def read_all(request):
     count = services.notifications_read_all(actor=request.user)
-    messages.success(request, _("%(n)d notifications marked read.") % {"n": count})
+    messages.success(request, ngettext("%(n)d notification marked read.",
+                                       "%(n)d notifications marked read.", count) % {"n": count})
     return redirect(_back(request))
 
 
