@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from etabli.production import selectors, views
+from etabli.production.forms import QuickSelect
 from etabli.production.models import ACTIVE_PIECE_STATUSES, Piece, PieceStatus
 from etabli.production.services import order_plan_shift, piece_hold
 from etabli.workshops.models import StepKind
@@ -165,8 +166,8 @@ def test_quick_select_is_djangos_select(value):
     choices = [("", "All"), (1, "Alpha & Co"), (2, '<b>"Zed"</b>'), (3, "Ça brille")]
     attrs = {"id": "id_client_id", "aria-describedby": "x_help", "required": True,
              "disabled": False}
-    assert views.QuickSelect(choices=choices).render("client_id", value, attrs=attrs) \
+    assert QuickSelect(choices=choices).render("client_id", value, attrs=attrs) \
         == forms.Select(choices=choices).render("client_id", value, attrs=attrs)
     grouped = [("Group", [(1, "a"), (2, "b")]), (3, "c")]
-    assert views.QuickSelect(choices=grouped).render("w", 2) \
+    assert QuickSelect(choices=grouped).render("w", 2) \
         == forms.Select(choices=grouped).render("w", 2)

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 import pydantic
 import segno
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -24,7 +23,7 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import date as date_filter
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.html import conditional_escape, escape
+from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -205,40 +204,22 @@ def _house_only(user) -> None:
         raise Http404("No dashboard for this role.")
 
 
-_STEP_MARK = "\x00cell-step"  # stand-ins for a cell's step and workshop in the compiled SQL
-_WORKSHOP_MARK = -7_316_254_019
-
-
 def _cell_pieces(active, rows) -> list[Piece]:
     """The first BOARD_CELL_LIMIT pieces of every cell, soonest due (so late, then at risk)
     first, at most BOARD_CELL_LIMIT * 60 in all.
 
-    On PostgreSQL, one short scan of the board index per cell: a UNION ALL of LIMITed
-    subqueries, compiled once and repeated with each cell's step and workshop, so the cost
-    follows the cells shown, not the pieces in production. Databases that cannot LIMIT inside
-    a UNION number the rows of every cell instead."""
+    On PostgreSQL, one short scan of the board index per cell (a UNION ALL of LIMITed
+    subqueries), so the cost follows the cells shown, not the pieces in production. Databases
+    that cannot LIMIT inside a UNION number the rows of every cell instead."""
     if not rows:
         return []
     order = [F("current_due").asc(nulls_last=True), "serial"]
     if connection.features.supports_slicing_ordering_in_compound:
-        compiled: dict[bool, tuple[str, tuple]] = {}
-        parts, params = [], []
-        for r in rows:
-            no_workshop = r["current_workshop_id"] is None
-            if no_workshop not in compiled:
-                where = {"current_workshop_id__isnull": True} if no_workshop \
-                    else {"current_workshop_id": _WORKSHOP_MARK}
-                qs = active.filter(current_step=_STEP_MARK, **where) \
-                    .order_by(*order).values_list("pk")[:BOARD_CELL_LIMIT]
-                compiled[no_workshop] = qs.query.get_compiler(using=qs.db).as_sql()
-            sql, part_params = compiled[no_workshop]
-            parts.append(f"({sql})")
-            params += [r["current_step"] if v == _STEP_MARK
-                       else r["current_workshop_id"] if v == _WORKSHOP_MARK else v
-                       for v in part_params]
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ALL ".join(parts), params)
-            ids = [row[0] for row in cursor.fetchall()]
+        cells = [active.filter(current_step=r["current_step"],
+                               current_workshop_id=r["current_workshop_id"])
+                 .order_by(*order).values_list("pk", flat=True)[:BOARD_CELL_LIMIT]
+                 for r in rows]
+        ids = list(cells[0].union(*cells[1:], all=True))
     else:
         ids = active.annotate(rank=Window(
             RowNumber(), partition_by=[F("current_step"), F("current_workshop_id")],
@@ -357,41 +338,6 @@ def _dashboard_data(user, filters: selectors.PieceFilters, applied: dict) -> dic
     }
 
 
-def _attrs_html(attrs: dict) -> str:
-    # django/forms/widgets/attrs.html, in Python.
-    return "".join(f" {conditional_escape(k)}" if v is True else
-                   f' {conditional_escape(k)}="{conditional_escape(str(v))}"'
-                   for k, v in attrs.items() if v is not False)
-
-
-class QuickSelect(forms.Select):
-    """The HTML of Django's Select, without rendering two templates per option (the filter
-    forms list every client: that was most of the dashboard's rendering time)."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        widget = self.get_context(name, value, attrs)["widget"]
-        if any(group_name for group_name, _options, _index in widget["optgroups"]):
-            return super().render(name, value, attrs, renderer)
-        html = [f'<select name="{conditional_escape(widget["name"])}"'
-                f'{_attrs_html(widget["attrs"])}>']
-        for _group, options, _index in widget["optgroups"]:
-            for o in options:
-                html.append(f'\n  <option value="{conditional_escape(str(o["value"]))}"'
-                            f'{_attrs_html(o["attrs"])}>{conditional_escape(o["label"])}'
-                            f'</option>\n')
-        html.append("\n</select>")
-        return mark_safe("".join(html))  # noqa: S308 - every value above is escaped
-
-
-def _quick_selects(form):
-    for field in form.fields.values():
-        if type(field.widget) is forms.Select:
-            old = field.widget
-            field.widget = QuickSelect(attrs=old.attrs, choices=old.choices)
-            field.widget.is_required = old.is_required
-    return form
-
-
 DASHBOARD_FILTERS = ("client_id", "workshop_id", "step", "status", "late")
 
 
@@ -406,10 +352,10 @@ def dashboard(request):
         applied.pop("status")
         filters = filters.model_copy(update={"status": None})
     _warn_ignored(request, ignored)
-    form = _quick_selects(DashboardFilterForm(
+    form = DashboardFilterForm(
         initial=applied | {"late": applied.get("late") == "true"},
         clients=Client.objects.visible_to(user).only("pk", "name").order_by("name"),
-        workshops=Workshop.objects.visible_to(user).only("pk", "name").order_by("name")))
+        workshops=Workshop.objects.visible_to(user).only("pk", "name").order_by("name"))
     context = _dashboard_data(user, filters, applied) | {"form": form}
     context |= alert_panels.dashboard_section(user)
     return render(request, "production/dashboard.html", context)
@@ -467,11 +413,11 @@ def piece_list_page(request):
         p.step_label = steps.get(p.current_step, p.current_step)
         p.status_label = statuses.get(p.status, p.status)
     page.object_list = pieces
-    form = _quick_selects(PieceFilterForm(
+    form = PieceFilterForm(
         initial=applied | {"late": applied.get("late") == "true"},
         clients=(Client.objects.visible_to(user).only("pk", "name").order_by("name")
                  if user.sees_clients else ()),
-        workshops=Workshop.objects.visible_to(user).only("pk", "name").order_by("name")))
+        workshops=Workshop.objects.visible_to(user).only("pk", "name").order_by("name"))
     if not user.sees_clients:
         del form.fields["client_id"]
     order_filter = None

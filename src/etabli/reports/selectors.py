@@ -36,6 +36,7 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
 from etabli.accounts.models import Role
@@ -258,18 +259,21 @@ def _step_label(step: str) -> str:
     return str(StepKind(step).label) if step in StepKind.values else step
 
 
+PIECE_DIMENSIONS = ("order__client_id", "order__channel", "line__model_reference",
+                    "line__alloy_id")
+
+
+def _dimensions(f: ReportFilters, fields: tuple[str, ...] = PIECE_DIMENSIONS) -> dict:
+    """The filters on what a piece is (client, channel, model, alloy), as lookups on `fields`
+    (a piece's by default)."""
+    return {field: value for field, value in zip(
+        fields, (f.client_id, f.channel, f.model, f.alloy_id), strict=True) if value}
+
+
 def _pieces(f: ReportFilters, scope: Scope):
     """The pieces the figures are about (order/line filters; a workshop filter keeps the
     pieces that had a step at the workshop)."""
-    qs = Piece.objects.all()
-    if f.client_id:
-        qs = qs.filter(order__client_id=f.client_id)
-    if f.channel:
-        qs = qs.filter(order__channel=f.channel)
-    if f.model:
-        qs = qs.filter(line__model_reference=f.model)
-    if f.alloy_id:
-        qs = qs.filter(line__alloy_id=f.alloy_id)
+    qs = Piece.objects.filter(**_dimensions(f))
     if scope.workshop_ids is not None:
         qs = qs.filter(Exists(StepRun.objects.filter(piece=OuterRef("pk"),
                                                      workshop_id__in=scope.workshop_ids)))
@@ -280,16 +284,7 @@ def _runs(f: ReportFilters, scope: Scope):
     """Step runs the step-level figures are about (skipped runs never count)."""
     qs = StepRun.objects.exclude(status=StepStatus.SKIPPED)
     if f.piece_filtered:
-        piece_q = Piece.objects.all()
-        if f.client_id:
-            piece_q = piece_q.filter(order__client_id=f.client_id)
-        if f.channel:
-            piece_q = piece_q.filter(order__channel=f.channel)
-        if f.model:
-            piece_q = piece_q.filter(line__model_reference=f.model)
-        if f.alloy_id:
-            piece_q = piece_q.filter(line__alloy_id=f.alloy_id)
-        qs = qs.filter(piece__in=piece_q.values("pk"))
+        qs = qs.filter(piece__in=Piece.objects.filter(**_dimensions(f)).values("pk"))
     if scope.workshop_ids is not None:
         qs = qs.filter(workshop_id__in=scope.workshop_ids)
     if f.step:
@@ -494,15 +489,7 @@ def work_in_progress(f: ReportFilters, scope: Scope) -> list[dict]:
     """Now (not over the period): pieces in production per current step, by status. A piece's
     cached status and step are those of its open step run, so this reads the pieces in
     production only (index on status and step), not the history of runs."""
-    pieces = Piece.objects.filter(status__in=ACTIVE_PIECE_STATUSES)
-    if f.client_id:
-        pieces = pieces.filter(order__client_id=f.client_id)
-    if f.channel:
-        pieces = pieces.filter(order__channel=f.channel)
-    if f.model:
-        pieces = pieces.filter(line__model_reference=f.model)
-    if f.alloy_id:
-        pieces = pieces.filter(line__alloy_id=f.alloy_id)
+    pieces = Piece.objects.filter(status__in=ACTIVE_PIECE_STATUSES, **_dimensions(f))
     if scope.workshop_ids is not None:
         pieces = pieces.filter(current_workshop_id__in=scope.workshop_ids)
     if f.step:
@@ -622,6 +609,14 @@ class _StepSummary:
             **{c: Sum(c) for c in counters}, queue_max=Max("queue_max_seconds")))
         self.names = {r["workshop_id"]: r["workshop__name"] for r in self.pairs}
 
+    @cached_property
+    def per_step(self) -> dict:
+        return self._group("step")
+
+    @cached_property
+    def per_workshop(self) -> dict:
+        return self._group("workshop_id")
+
     def _group(self, key: str) -> dict:
         out: dict = {}
         for r in self.pairs:
@@ -638,7 +633,7 @@ class _StepSummary:
         return out
 
     def step_times(self) -> tuple[list, list]:
-        per_step, per_ws = self._group("step"), self._group("workshop_id")
+        per_step, per_ws = self.per_step, self.per_workshop
         steps = [{"step": s, "label": _step_label(s), "runs": v["timed"],
                   "actual_days": _days(v["work"] / v["timed"]),
                   "planned_days": round(v["planned"] / v["timed"], 2),
@@ -652,7 +647,7 @@ class _StepSummary:
         return steps, workshops
 
     def queue_times(self) -> tuple[list, list]:
-        per_step, per_ws = self._group("step"), self._group("workshop_id")
+        per_step, per_ws = self.per_step, self.per_workshop
         steps = [{"step": s, "label": _step_label(s), "runs": v["queued"],
                   "avg_days": _days(v["queue"] / v["queued"]),
                   "max_days": _days(v["queue_max"] or 0.0)}
@@ -683,25 +678,16 @@ class _PieceSummary:
     def __init__(self, f: ReportFilters) -> None:
         from .models import PieceFact
 
-        qs = PieceFact.objects.all()
-        if f.client_id:
-            qs = qs.filter(client_id=f.client_id)
-        if f.channel:
-            qs = qs.filter(channel=f.channel)
-        if f.model:
-            qs = qs.filter(model_reference=f.model)
-        if f.alloy_id:
-            qs = qs.filter(alloy_id=f.alloy_id)
-        self.qs = qs.order_by()
+        self.qs = PieceFact.objects.filter(**_dimensions(f, (
+            "client_id", "channel", "model_reference", "alloy_id"))).order_by()
         self.delivered = self.qs.filter(delivered_on__gte=f.start, delivered_on__lte=f.end)
         self.made = self.qs.filter(manufactured_on__gte=f.start, manufactured_on__lte=f.end)
 
+    @cached_property
     def _delivered_figures(self) -> dict:
         """Lead time, right first time, on time and weekly counts of the pieces delivered in
         the period: two queries on PostgreSQL (one over the period, one per week), one on
         SQLite (the values, reduced here)."""
-        if hasattr(self, "_figures"):
-            return self._figures
         if _is_pg():
             agg = self.delivered.aggregate(
                 n=Count("pk"), median=PercentileCont("lead_seconds", 0.5),
@@ -727,12 +713,11 @@ class _PieceSummary:
                    "promised": sum(1 for r in rows if r[2] is not None),
                    "ok": sum(1 for r in rows if r[2])}
             weeks = [(w, len(v), percentile(v, 0.5)) for w, v in sorted(per.items())]
-        self._figures = {"agg": agg, "weeks": weeks}
-        return self._figures
+        return {"agg": agg, "weeks": weeks}
 
     def lead_times(self) -> dict:
         manufacturing, _weekly = _distribution(self.made, F("manufacturing_seconds"))
-        fig = self._delivered_figures()
+        fig = self._delivered_figures
         agg = fig["agg"]
         delivery = {"count": agg["n"], "median_days": _days(agg["median"]),
                     "p90_days": _days(agg["p90"]), "mean_days": _days(agg["mean"])}
@@ -741,17 +726,17 @@ class _PieceSummary:
         return {"manufacturing": manufacturing, "delivery": delivery, "weekly": weekly}
 
     def right_first_time(self) -> dict:
-        agg = self._delivered_figures()["agg"]
+        agg = self._delivered_figures["agg"]
         return {"finished": agg["n"], "right_first_time": agg["rft"],
                 "rate": _rate(agg["rft"], agg["n"])}
 
     def on_time(self) -> dict:
-        agg = self._delivered_figures()["agg"]
+        agg = self._delivered_figures["agg"]
         return {"delivered": agg["promised"], "on_time": agg["ok"],
                 "rate": _rate(agg["ok"], agg["promised"])}
 
     def weekly_delivered(self) -> dict:
-        return {w: n for w, n, _median in self._delivered_figures()["weeks"]}
+        return {w: n for w, n, _median in self._delivered_figures["weeks"]}
 
 
 def kpis(user, filters: ReportFilters, *, summaries: bool = True) -> dict:

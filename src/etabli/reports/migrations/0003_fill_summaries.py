@@ -1,4 +1,7 @@
-"""Fill the summary tables from the history already recorded (installs older than them)."""
+"""Fill the summary tables from the history already recorded (installs older than them).
+
+It calls the application's `summaries.rebuild`, which writes the tables as they are at this
+migration; if a later migration changes them, copy today's SQL here first."""
 
 from django.db import migrations
 
