@@ -73,3 +73,101 @@ def test_simultaneous_retries_with_one_event_id_return_the_same_event():
     assert len({r.pk for r in results}) == 1
     assert sum(not r.replayed for r in results) == 1
     assert TrackingEvent.objects.filter(client_event_id="scan-42").count() == 1
+
+
+def test_a_scan_waiting_behind_another_event_acts_on_the_step_the_piece_is_at_now():
+    """The piece is read with its open run in one statement; when the event it waited for
+    moved the piece on to its next step, the hold lands on that next step."""
+    import time
+
+    from django.db import transaction
+
+    from etabli.production.models import HoldReason, StepStatus
+    from etabli.production.services import piece_complete, piece_hold
+    from tests import gate_support
+
+    h = HouseSetup.build()
+    piece = _piece_in_transit_to_caster(h)
+    h.advance(piece)  # received
+    h.advance(piece)  # started
+    first = h.open_run(piece)
+    gate_support.before_complete(h, piece, first)
+    completed, waiting = threading.Event(), threading.Event()
+    results: dict = {}
+
+    def complete_and_linger() -> None:
+        try:
+            with transaction.atomic():
+                piece_complete(actor=h.caster_member, piece_id=piece.pk)
+                completed.set()
+                waiting.wait(timeout=10)
+                time.sleep(0.5)  # the hold below is now waiting for the piece's lock
+        finally:
+            connection.close()
+
+    def hold() -> None:
+        try:
+            completed.wait(timeout=10)
+            waiting.set()
+            results["event"] = piece_hold(actor=h.manager, piece_id=piece.pk,
+                                          reason=HoldReason.CAPACITY)
+        except Exception as exc:  # asserted on below
+            results["event"] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=complete_and_linger), threading.Thread(target=hold)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    event = results["event"]
+    assert not isinstance(event, Exception), event
+    first.refresh_from_db()
+    assert first.status == StepStatus.DONE
+    assert event.step_run_id != first.pk
+    assert event.step_run.status == StepStatus.ON_HOLD
+    piece.refresh_from_db()
+    assert piece.current_run_id == event.step_run_id
+    state = derive_piece_state(piece)
+    assert (state.status, state.current_run_id, state.location_id) == (
+        piece.status, piece.current_run_id, piece.location_id)
+
+
+def test_two_pieces_of_one_slip_received_at_once_leave_the_slip_received():
+    from etabli.production.models import TransferStatus
+    from etabli.production.services import pieces_send
+    from tests import gate_support
+    from tests.factories import default_line
+
+    h = HouseSetup.build()
+    order = h.launched_order(lines=[default_line(quantity=2)])
+    pieces = list(order.pieces.order_by("serial"))
+    for piece in pieces:
+        h.walk(piece, to=StepKind.PROTOTYPING)
+        gate_support.before_send(h, piece, h.open_run(piece))
+    slip = pieces_send(actor=h.actor_at(pieces[0].location_id, StepKind.PROTOTYPING),
+                       piece_ids=[p.pk for p in pieces])
+    assert slip.to_workshop_id == h.caster.pk
+    barrier = threading.Barrier(2)
+    results: list = [None, None]
+
+    def receive(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = piece_receive(actor=h.caster_member, piece_id=pieces[i].pk)
+        except Exception as exc:  # asserted on below
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=receive, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    slip.refresh_from_db()
+    assert slip.status == TransferStatus.RECEIVED
+    assert slip.received_at is not None
+    assert not slip.lines.filter(received_at__isnull=True).exists()

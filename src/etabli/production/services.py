@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -93,6 +94,24 @@ def _lock_visible_piece(actor, piece_id: int) -> Piece:
     return piece
 
 
+def _lock_piece_and_open_run(actor, piece_id: int) -> tuple[Piece, StepRun | None]:
+    """The piece, locked, with its open run (None once delivered) — in one statement when it
+    can (a scan is recorded on every bench: one query less for each).
+
+    The piece caches its open run (`current_run`; one open run per piece is a constraint).
+    Both rows are locked, so if another event changed them while this one waited, PostgreSQL
+    re-reads both; should that event have moved the piece on to another run, the join no
+    longer matches and the piece and its open run are read again, one after the other.
+    """
+    piece = (Piece.objects.visible_to(actor).select_related("current_run__workshop")
+             .select_for_update(of=("self", "current_run")).exclude(current_run=None)
+             .filter(pk=piece_id).first())
+    if piece is not None and piece.current_run.status in OPEN_STEP_STATUSES:
+        return piece, piece.current_run
+    piece = _lock_visible_piece(actor, piece_id)
+    return piece, _open_run(piece)
+
+
 def _open_run(piece: Piece) -> StepRun | None:
     # With its workshop: the event recorded on it names the workshop (one query less).
     return piece.runs.select_related("workshop").filter(status__in=OPEN_STEP_STATUSES).first()
@@ -171,7 +190,11 @@ def _audit_piece(actor, piece: Piece, action: str, before: dict, extra: dict | N
 
 
 def _require_open_run(piece: Piece) -> StepRun:
-    run = _open_run(piece)
+    return _open_or_refused(_open_run(piece))
+
+
+def _open_or_refused(run: StepRun | None) -> StepRun:
+    """The open run of a piece, or a refusal when it has none."""
     if run is None:
         raise TransitionNotAllowed(_("The piece has no open step: it has been delivered."))
     return run
@@ -248,16 +271,19 @@ def piece_receive(*, actor, piece_id: int, weight_g: Any = None, comment: str = 
                   client_event_id: str | None = None) -> TrackingEvent:
     """The workshop a piece was sent to confirms it arrived (and may weigh it)."""
     client_event_id = _clean_event_id(client_event_id)
-    piece = _lock_visible_piece(actor, piece_id)
+    piece, open_run = _lock_piece_and_open_run(actor, piece_id)
     if (dup := _existing_event(piece, EventKind.RECEIVED, client_event_id)) is not None:
         return dup
     weight = clean_weight(weight_g)
     comment = _clean_text(comment, "comment")
-    run = _require_open_run(piece)
+    run = _open_or_refused(open_run)
     # State first: a second scan of an arrived piece hears "already received", not "not yours".
     new_status = _transition(run, EventKind.RECEIVED)
     check_can_record(actor, piece, EventKind.RECEIVED)
-    line = (TransferLine.objects.select_related("transfer").select_for_update(of=("self",))
+    # The slip is locked with the line: two pieces of one slip received at once take turns,
+    # so the second sees the first received and the slip ends "received", not "partial".
+    line = (TransferLine.objects.select_related("transfer")
+            .select_for_update(of=("self", "transfer"))
             .filter(piece=piece, step_run=run, received_at__isnull=True).first())
     if line is None:  # the state machine says in transit, so a slip must exist
         raise Conflict(_("No open transfer slip carries this piece."))
@@ -288,24 +314,27 @@ def _receive_line(line: TransferLine, *, actor, weight: Decimal | None, at: dt.d
         and abs(weight - line.weight_sent_g) > tolerance)
     line.save(update_fields=["weight_received_g", "received_by", "received_at",
                              "weight_flagged"])
-    transfer = line.transfer
-    remaining = transfer.lines.filter(received_at__isnull=True).exists()
-    transfer.status = TransferStatus.PARTIAL if remaining else TransferStatus.RECEIVED
-    if not remaining:
-        transfer.received_at = at
-    transfer.save(update_fields=["status", "received_at"])
+    # One statement: the slip is received once no line of it is still waiting.
+    waiting = Exists(TransferLine.objects.filter(transfer_id=OuterRef("pk"),
+                                                 received_at__isnull=True))
+    Transfer.objects.filter(pk=line.transfer_id).update(
+        status=Case(When(waiting, then=Value(TransferStatus.PARTIAL)),
+                    default=Value(TransferStatus.RECEIVED)),
+        received_at=Case(When(waiting, then=F("received_at")), default=Value(at)))
+    # The slip in hand no longer knows these two: read again when asked for.
+    del line.transfer.status, line.transfer.received_at
 
 
 @transaction.atomic
 def piece_start(*, actor, piece_id: int, comment: str = "",
                 client_event_id: str | None = None) -> TrackingEvent:
     client_event_id = _clean_event_id(client_event_id)
-    piece = _lock_visible_piece(actor, piece_id)
+    piece, open_run = _lock_piece_and_open_run(actor, piece_id)
     if (dup := _existing_event(piece, EventKind.STARTED, client_event_id)) is not None:
         return dup
     comment = _clean_text(comment, "comment")
     check_can_record(actor, piece, EventKind.STARTED)
-    run = _require_open_run(piece)
+    run = _open_or_refused(open_run)
     new_status = _transition(run, EventKind.STARTED)
     if run.status == StepStatus.READY and piece.location_id != run.workshop_id:
         raise TransitionNotAllowed(
@@ -334,13 +363,13 @@ def piece_complete(*, actor, piece_id: int, weight_g: Any = None, comment: str =
                    client_event_id: str | None = None) -> TrackingEvent:
     """Finish the current step; the next step of the route becomes ready."""
     client_event_id = _clean_event_id(client_event_id)
-    piece = _lock_visible_piece(actor, piece_id)
+    piece, open_run = _lock_piece_and_open_run(actor, piece_id)
     if (dup := _existing_event(piece, EventKind.COMPLETED, client_event_id)) is not None:
         return dup
     weight = clean_weight(weight_g)
     comment = _clean_text(comment, "comment")
     check_can_record(actor, piece, EventKind.COMPLETED)
-    run = _require_open_run(piece)
+    run = _open_or_refused(open_run)
     new_status = _transition(run, EventKind.COMPLETED)
     gates.check_leave(piece, run)
     before = audit.snapshot(piece, PIECE_AUDIT_FIELDS)
@@ -371,7 +400,7 @@ def piece_complete(*, actor, piece_id: int, weight_g: Any = None, comment: str =
 def piece_hold(*, actor, piece_id: int, reason: str, comment: str = "",
                client_event_id: str | None = None) -> TrackingEvent:
     client_event_id = _clean_event_id(client_event_id)
-    piece = _lock_visible_piece(actor, piece_id)
+    piece, open_run = _lock_piece_and_open_run(actor, piece_id)
     if (dup := _existing_event(piece, EventKind.HELD, client_event_id)) is not None:
         return dup
     if reason not in HoldReason.values:
@@ -383,7 +412,7 @@ def piece_hold(*, actor, piece_id: int, reason: str, comment: str = "",
     if reason == HoldReason.OTHER and not comment:
         raise ValidationFailed(_("Say why the piece is held."), details={"field": "comment"})
     check_can_record(actor, piece, EventKind.HELD)
-    run = _require_open_run(piece)
+    run = _open_or_refused(open_run)
     new_status = _transition(run, EventKind.HELD)
     before = audit.snapshot(piece, PIECE_AUDIT_FIELDS)
     at = timezone.now()
@@ -402,12 +431,12 @@ def piece_hold(*, actor, piece_id: int, reason: str, comment: str = "",
 def piece_release(*, actor, piece_id: int, comment: str = "",
                   client_event_id: str | None = None) -> TrackingEvent:
     client_event_id = _clean_event_id(client_event_id)
-    piece = _lock_visible_piece(actor, piece_id)
+    piece, open_run = _lock_piece_and_open_run(actor, piece_id)
     if (dup := _existing_event(piece, EventKind.RELEASED, client_event_id)) is not None:
         return dup
     comment = _clean_text(comment, "comment")
     check_can_record(actor, piece, EventKind.RELEASED)
-    run = _require_open_run(piece)
+    run = _open_or_refused(open_run)
     new_status = _transition(run, EventKind.RELEASED)
     before = audit.snapshot(piece, PIECE_AUDIT_FIELDS)
     at = timezone.now()

@@ -42,25 +42,32 @@ def _seconds(end: dt.datetime | None, start: dt.datetime | None) -> float | None
 # adding facts as they happen
 
 
+def _upsert_sql(connection, select: str) -> str:
+    """INSERT INTO the step table FROM `select` (day, step, workshop_id, *COUNTERS,
+    queue_max_seconds), adding to the row already there."""
+    q = connection.ops.quote_name
+    t = q(STEPDAY)
+    columns = ["day", "step", "workshop_id", *COUNTERS, "queue_max_seconds"]
+    adds = ", ".join(f"{q(c)} = {t}.{q(c)} + excluded.{q(c)}" for c in COUNTERS)
+    qmax = q("queue_max_seconds")
+    # (SQLite reads "ON CONFLICT" after a SELECT without WHERE as a join: a SELECT here has one.)
+    return (f"INSERT INTO {t} ({', '.join(q(c) for c in columns)}) {select} "
+            f"ON CONFLICT ({q('day')}, {q('step')}, {q('workshop_id')}) DO UPDATE SET {adds}, "
+            f"{qmax} = CASE WHEN excluded.{qmax} IS NULL THEN {t}.{qmax} "
+            f"WHEN {t}.{qmax} IS NULL OR excluded.{qmax} > {t}.{qmax} THEN excluded.{qmax} "
+            f"ELSE {t}.{qmax} END")
+
+
 def _add_step_rows(rows: Iterable[Sequence], connection=None) -> None:
     """Add (day, step, workshop_id, *COUNTERS, queue_max_seconds) to the rows already there."""
     connection = connection or default_connection
     rows = list(rows)
     if not rows:
         return
-    q = connection.ops.quote_name
-    t = q(STEPDAY)
-    columns = ["day", "step", "workshop_id", *COUNTERS, "queue_max_seconds"]
-    adds = ", ".join(f"{q(c)} = {t}.{q(c)} + excluded.{q(c)}" for c in COUNTERS)
-    qmax = q("queue_max_seconds")
-    sql = (f"INSERT INTO {t} ({', '.join(q(c) for c in columns)}) "
-           f"VALUES ({', '.join(['%s'] * len(columns))}) "
-           f"ON CONFLICT ({q('day')}, {q('step')}, {q('workshop_id')}) DO UPDATE SET {adds}, "
-           f"{qmax} = CASE WHEN excluded.{qmax} IS NULL THEN {t}.{qmax} "
-           f"WHEN {t}.{qmax} IS NULL OR excluded.{qmax} > {t}.{qmax} THEN excluded.{qmax} "
-           f"ELSE {t}.{qmax} END")
+    values = f"VALUES ({', '.join(['%s'] * (len(COUNTERS) + 4))})"
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [(_day_param(r[0], connection), *r[1:]) for r in rows])
+        cursor.executemany(_upsert_sql(connection, values),
+                           [(_day_param(r[0], connection), *r[1:]) for r in rows])
 
 
 def _day_param(day: dt.date | str, connection) -> dt.date | str:
@@ -76,29 +83,37 @@ def _step_row(day: dt.date, run, **counts) -> tuple:
             counts.get("queue_max_seconds"))
 
 
+def _moment_param(at: dt.datetime, connection):
+    return connection.ops.adapt_datetimefield_value(at)
+
+
 def run_started(run, at: dt.datetime) -> None:
-    """A run started for the first time: how long the piece waited for it."""
-    from django.db.models import Max, Subquery
+    """A run started for the first time: how long the piece waited for it — since the step
+    before it finished or, when it was sent, since it was received, whichever came last.
 
-    from etabli.production.models import EventKind, StepRun, StepStatus, TrackingEvent
-
+    One statement: the wait is computed where the moments are, as `rebuild` computes it.
+    """
     if run.position <= 1 or run.workshop_id is None:
         return
-    previous = (StepRun.objects.filter(piece_id=run.piece_id, position__lt=run.position)
-                .exclude(status=StepStatus.SKIPPED).order_by("-position")
-                .values("actual_finish")[:1])
-    received = (TrackingEvent.objects.filter(step_run_id=run.pk, kind=EventKind.RECEIVED)
-                .order_by().values("step_run_id").annotate(at=Max("occurred_at"))
-                .values("at")[:1])
-    found = (StepRun.objects.filter(pk=run.pk)
-             .annotate(prev=Subquery(previous), rcv=Subquery(received))
-             .values_list("prev", "rcv").first())
-    moments = [m for m in (found or ()) if m is not None]
-    if not moments:
-        return
-    wait = _seconds(at, max(moments))
-    _add_step_rows([_step_row(local_day(at), run, queued_runs=1, queue_seconds=wait,
-                              queue_max_seconds=wait)])
+    connection = default_connection
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    wait = _secs_sql("%s", f"{greatest}(COALESCE(m.prev, m.rcv), COALESCE(m.rcv, m.prev))",
+                     connection)
+    zeros = ", ".join(["0"] * (len(COUNTERS) - 2))
+    select = f"""
+        SELECT %s, %s, %s, {zeros}, 1, w.secs, w.secs
+        FROM (SELECT {wait} AS secs
+              FROM (SELECT (SELECT r.actual_finish FROM production_steprun r
+                            WHERE r.piece_id = %s AND r.position < %s
+                                  AND r.status <> 'skipped'
+                            ORDER BY r.position DESC LIMIT 1) AS prev,
+                           (SELECT MAX(e.occurred_at) FROM production_trackingevent e
+                            WHERE e.step_run_id = %s AND e.kind = 'received') AS rcv) m) w
+        WHERE w.secs IS NOT NULL"""
+    with connection.cursor() as cursor:
+        cursor.execute(_upsert_sql(connection, select), [
+            _day_param(local_day(at), connection), run.step, run.workshop_id,
+            _moment_param(at, connection), run.piece_id, run.position, run.pk])
 
 
 def run_done(run) -> None:
@@ -115,57 +130,47 @@ def run_done(run) -> None:
                       over_plan_runs=int(work > planned * DAY_SECONDS))
     _add_step_rows([_step_row(local_day(run.actual_finish), run, **counts)])
     if run.step == MANUFACTURING:
-        dims = _dimensions(run.piece_id)
-        if dims is not None:
-            _upsert_fact(run.piece_id, dims, {
-                "manufactured_on": local_day(run.actual_finish),
-                "manufacturing_seconds": _seconds(run.actual_finish, dims["launched_at"])})
+        connection = default_connection
+        _upsert_fact(run.piece_id, {
+            "manufactured_on": ("%s", [_day_param(local_day(run.actual_finish), connection)]),
+            "manufacturing_seconds": (_secs_sql("%s", "o.launched_at", connection),
+                                      [_moment_param(run.actual_finish, connection)])})
 
 
 def piece_delivered(piece) -> None:
     """The piece left the last step: its order → delivery lead time, on time, right first."""
     if piece.delivered_at is None:
         return
-    dims = _dimensions(piece.pk)
-    if dims is None:
-        return
-    day = local_day(piece.delivered_at)
-    promised = dims["promised_date"]
-    _upsert_fact(piece.pk, dims, {
-        "delivered_on": day,
-        "lead_seconds": _seconds(piece.delivered_at, dims["created_at"]),
-        "on_time": None if promised is None else day <= promised,
-        "right_first_time": piece.rework_count == 0})
+    connection = default_connection
+    day = _day_param(local_day(piece.delivered_at), connection)
+    yes, no = ("TRUE", "FALSE") if connection.vendor == "postgresql" else ("1", "0")
+    _upsert_fact(piece.pk, {
+        "delivered_on": ("%s", [day]),
+        "lead_seconds": (_secs_sql("%s", "o.created_at", connection),
+                         [_moment_param(piece.delivered_at, connection)]),
+        "on_time": (f"CASE WHEN o.promised_date IS NULL THEN NULL "
+                    f"WHEN %s <= o.promised_date THEN {yes} ELSE {no} END", [day]),
+        "right_first_time": (yes if piece.rework_count == 0 else no, [])})
 
 
-def _dimensions(piece_id: int) -> dict | None:
-    from etabli.production.models import Piece
-
-    row = (Piece.objects.filter(pk=piece_id)
-           .values_list("order__client_id", "order__channel", "line__model_reference",
-                        "line__alloy_id", "order__launched_at", "order__created_at",
-                        "order__promised_date").first())
-    if row is None:
-        return None
-    keys = ["client_id", "channel", "model_reference", "alloy_id", "launched_at",
-            "created_at", "promised_date"]
-    return dict(zip(keys, row, strict=True))
-
-
-def _upsert_fact(piece_id: int, dims: dict, values: dict) -> None:
+def _upsert_fact(piece_id: int, values: dict[str, tuple[str, list]]) -> None:
+    """Write `values` (column: (SQL over the piece's order `o`, params)) into the piece's fact
+    row, with what the piece is (client, channel, model, alloy) — one statement."""
     connection = default_connection
     q = connection.ops.quote_name
-    base = {"piece_id": piece_id, "client_id": dims["client_id"], "channel": dims["channel"],
-            "model_reference": dims["model_reference"] or "", "alloy_id": dims["alloy_id"]}
-    values = {k: (_day_param(v, connection) if isinstance(v, dt.date) else v)
-              for k, v in values.items()}
+    base = ["piece_id", "client_id", "channel", "model_reference", "alloy_id"]
     columns = [*base, *values]
     sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in values)
+    exprs = ", ".join(sql for sql, _params in values.values())
     sql = (f"INSERT INTO {q(PIECEFACT)} ({', '.join(q(c) for c in columns)}) "
-           f"VALUES ({', '.join(['%s'] * len(columns))}) "
+           f"SELECT p.id, o.client_id, o.channel, COALESCE(l.model_reference, ''), l.alloy_id, "
+           f"{exprs} FROM production_piece p "
+           f"JOIN orders_order o ON o.id = p.order_id "
+           f"JOIN orders_orderline l ON l.id = p.line_id WHERE p.id = %s "
            f"ON CONFLICT ({q('piece_id')}) DO UPDATE SET {sets}")
+    params = [p for _sql, ps in values.values() for p in ps]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*base.values(), *values.values()])
+        cursor.execute(sql, [*params, piece_id])
 
 
 # ---------------------------------------------------------------------------------------------
