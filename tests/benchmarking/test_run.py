@@ -17,7 +17,8 @@ def test_bench_run_prints_every_figure(capsys):
                  "--think", "0.05")
     out = capsys.readouterr().out
     for label in ("Database:", "dashboard page", "dashboard board", "late list",
-                  "KPI report, one year", "tracking event via API, 2 clients scanning",
+                  "KPI report, one year", "KPI report, one year, filtered (slowest)",
+                  "tracking event via API, 2 clients scanning",
                   "same, 2 clients at full speed", "alert detection pass"):
         assert label in out, out
     lines = out.splitlines()

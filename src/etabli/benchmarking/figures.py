@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
-FIGURES = ["dashboard", "board", "late", "kpis", "event_api", "detection"]
-TARGET_MS = {"dashboard": 300, "board": 300, "late": 300, "kpis": 2000, "event_api": 20,
-             "detection": 5000}
+FIGURES = ["dashboard", "board", "late", "kpis", "kpis_filtered", "event_api", "detection"]
+TARGET_MS = {"dashboard": 300, "board": 300, "late": 300, "kpis": 2000, "kpis_filtered": 2000,
+             "event_api": 20, "detection": 5000}
 
 
 class BenchError(Exception):
@@ -281,6 +281,58 @@ def fig_kpis(repeat: int) -> Figure:
                   extra=f"(the main aggregates from the raw history: {history:.0f} ms)")
 
 
+def _busiest_filters() -> dict[str, dict]:
+    """One filter of each kind a report offers, on the value with the most pieces (the
+    slowest to answer): the busiest outside workshop, setting, the biggest client, the
+    biggest channel, the commonest model and alloy."""
+    from django.db.models import Count
+
+    from etabli.orders.models import Order, OrderLine
+    from etabli.production.models import StepRun
+    from etabli.workshops.models import StepKind, WorkshopKind
+
+    def top(qs, field):
+        row = (qs.exclude(**{f"{field}__isnull": True}).values(field)
+               .annotate(n=Count("pk")).order_by("-n").first())
+        return None if row is None else row[field]
+
+    found = {
+        "workshop": {"workshop_id": top(StepRun.objects.exclude(
+            workshop__kind=WorkshopKind.HOUSE), "workshop_id")},
+        "step": {"step": StepKind.SETTING},
+        "client": {"client_id": top(Order.objects.all(), "client_id")},
+        "channel": {"channel": top(Order.objects.all(), "channel")},
+        "model": {"model": top(OrderLine.objects.exclude(model_reference=""),
+                               "model_reference")},
+        "alloy": {"alloy_id": top(OrderLine.objects.all(), "alloy_id")},
+    }
+    return {k: v for k, v in found.items() if all(x is not None for x in v.values())}
+
+
+def fig_kpis_filtered(repeat: int) -> Figure:
+    """The one-year KPI report filtered on each dimension in turn; the figure is the
+    slowest (each filter's time is listed)."""
+    try:
+        from etabli.reports.selectors import ReportFilters, kpis
+    except ImportError as exc:
+        return Figure("kpis_filtered", "KPI report, one year, filtered", None,
+                      skipped=f"reports ({exc})")
+    user = _manager()
+    end = timezone.localdate()
+    start = end - dt.timedelta(days=364)
+    times = {}
+    for name, kw in _busiest_filters().items():
+        filters = ReportFilters(start=start, end=end, **kw)
+        times[name] = _median_ms(lambda f=filters: kpis(user, f), max(1, min(repeat, 3)))
+    if not times:
+        return Figure("kpis_filtered", "KPI report, one year, filtered", None,
+                      skipped="no data to filter on")
+    slowest = max(times, key=times.get)
+    listed = ", ".join(f"{k} {v:.0f} ms" for k, v in times.items())
+    return Figure("kpis_filtered", "KPI report, one year, filtered (slowest)", times[slowest],
+                  TARGET_MS["kpis_filtered"], extra=f"(by {listed})")
+
+
 def fig_detection(repeat: int) -> Figure:
     try:
         from etabli.alerts.detection import run_detection
@@ -526,7 +578,8 @@ def run(*, only: list[str] | None = None, repeat: int = 5, requests: int = 400,
             figs = fig_event_api(requests, clients, think_s)
         else:
             figs = [{"dashboard": fig_dashboard, "board": fig_board, "late": fig_late,
-                     "kpis": fig_kpis, "detection": fig_detection}[name](repeat)]
+                     "kpis": fig_kpis, "kpis_filtered": fig_kpis_filtered,
+                     "detection": fig_detection}[name](repeat)]
         for fig in figs:
             write(fig.line())
             out.append(fig)

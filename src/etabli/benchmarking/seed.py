@@ -453,6 +453,7 @@ def seed(*, pieces: int, seed: int = 1, batch_rows: int = 50_000,
         progress(f"  … rebuilding the reports' summaries ({time.monotonic() - started:.0f} s)")
     rebuilt = rebuild_summaries()
     result.rows["reports.StepDay"] = rebuilt["step_days"]
+    result.rows["reports.StepDayDetail"] = rebuilt["step_day_details"]
     result.seconds = time.monotonic() - started
     return result
 
@@ -461,13 +462,13 @@ def rebuild_summaries(piece_ids: list[int] | None = None) -> dict:
     from django.db import connection
 
     from etabli.reports import summaries
-    from etabli.reports.models import PieceFact, StepDay
+    from etabli.reports.models import PieceFact, StepDay, StepDayDetail
 
     with transaction.atomic():
         out = summaries.rebuild(piece_ids)
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         with connection.cursor() as cursor:
-            for model in (StepDay, PieceFact):
+            for model in (StepDay, StepDayDetail, PieceFact):
                 cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     return out
 
@@ -597,11 +598,11 @@ def reset(progress: Callable[[str], None] | None = None) -> None:
 
     # TRUNCATE is for a real run; inside a transaction (tests) the ORM deletes are enough.
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        from etabli.reports.models import PieceFact, StepDay
+        from etabli.reports.models import PieceFact, StepDay, StepDayDetail
 
-        tables = [m._meta.db_table for m in (StepDay, PieceFact, TrackingEvent, TransferLine,
-                                             Transfer, StepRun, Piece, OrderRouteStep,
-                                             OrderLine)]
+        tables = [m._meta.db_table for m in (
+            StepDay, StepDayDetail, PieceFact, TrackingEvent, TransferLine, Transfer, StepRun,
+            Piece, OrderRouteStep, OrderLine)]
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE {} CASCADE".format(", ".join(tables)))
     with transaction.atomic():

@@ -279,6 +279,9 @@ class StepRun(models.Model):
             # The open runs (one per piece in production) with what alert detection reads.
             models.Index(fields=["id"], include=["planned_days", "actual_start"],
                          condition=Q(status__in=OPEN_STEP_STATUSES), name="steprun_open_idx"),
+            # The pieces that had a step at a workshop (reports filtered by workshop): an
+            # index-only read on PostgreSQL.
+            models.Index(fields=["workshop", "piece"], name="steprun_workshop_piece_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

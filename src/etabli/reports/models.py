@@ -11,8 +11,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
-class StepDay(models.Model):
-    """What the step runs of one step at one workshop did on one (local) day."""
+class StepCounts(models.Model):
+    """What step runs did on a day: the counters the step figures are sums of."""
 
     day = models.DateField(verbose_name=_("day"))
     step = models.CharField(max_length=20, verbose_name=_("step"))
@@ -33,6 +33,13 @@ class StepDay(models.Model):
     queue_max_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
+        abstract = True
+
+
+class StepDay(StepCounts):
+    """What the step runs of one step at one workshop did on one (local) day."""
+
+    class Meta:
         verbose_name = _("step day")
         verbose_name_plural = _("step days")
         constraints = [models.UniqueConstraint(fields=["day", "step", "workshop"],
@@ -40,6 +47,39 @@ class StepDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.step} {self.workshop_id}"
+
+
+class StepDayDetail(StepCounts):
+    """The same counts split by what the pieces are (client, channel, model, alloy): the step
+    figures of a report filtered on those read these rows, not the runs.
+
+    About one row for every one or two runs at a large house (the series of one order line
+    move together); `StepDay` answers the reports without such a filter from far fewer rows.
+    """
+
+    client = models.ForeignKey("clients.Client", on_delete=models.DO_NOTHING,
+                               db_constraint=False, related_name="+", verbose_name=_("client"))
+    channel = models.CharField(max_length=10, verbose_name=_("channel"))
+    model_reference = models.CharField(max_length=60, blank=True,
+                                       verbose_name=_("model reference"))
+    # The alloy's id, 0 for none: part of the key, which a NULL would not match.
+    alloy_key = models.PositiveBigIntegerField(default=0, verbose_name=_("alloy"))
+
+    class Meta:
+        verbose_name = _("step day detail")
+        verbose_name_plural = _("step day details")
+        constraints = [models.UniqueConstraint(
+            fields=["day", "step", "workshop", "client", "channel", "model_reference",
+                    "alloy_key"], name="reports_stepdaydetail_key")]
+        indexes = [
+            models.Index(fields=["client", "day"], name="stepdaydetail_client_idx"),
+            models.Index(fields=["channel", "day"], name="stepdaydetail_channel_idx"),
+            models.Index(fields=["model_reference", "day"], name="stepdaydetail_model_idx"),
+            models.Index(fields=["alloy_key", "day"], name="stepdaydetail_alloy_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.step} {self.workshop_id} {self.client_id} {self.channel}"
 
 
 class PieceFact(models.Model):

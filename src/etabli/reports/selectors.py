@@ -592,12 +592,18 @@ def _monday(day: dt.date) -> dt.date:
 
 
 class _StepSummary:
-    """Step-level figures from `StepDay` (one row per day × step × workshop)."""
+    """Step-level figures from `StepDay` (one row per day × step × workshop) or, when the
+    pieces are filtered (client, channel, model, alloy), from `StepDayDetail`."""
 
     def __init__(self, f: ReportFilters, scope: Scope) -> None:
-        from .models import StepDay
+        from .models import StepDay, StepDayDetail
 
-        qs = StepDay.objects.filter(day__gte=f.start, day__lte=f.end)
+        if f.piece_filtered:
+            qs = StepDayDetail.objects.filter(**_dimensions(f, (
+                "client_id", "channel", "model_reference", "alloy_key")))
+        else:
+            qs = StepDay.objects.all()
+        qs = qs.filter(day__gte=f.start, day__lte=f.end)
         if scope.workshop_ids is not None:
             qs = qs.filter(workshop_id__in=scope.workshop_ids)
         if f.step:
@@ -673,13 +679,18 @@ class _StepSummary:
 
 
 class _PieceSummary:
-    """Piece-level figures from `PieceFact` (one narrow row per piece made or delivered)."""
+    """Piece-level figures from `PieceFact` (one narrow row per piece made or delivered); a
+    workshop filter keeps the pieces that had a step at the workshop, as `_pieces` does."""
 
-    def __init__(self, f: ReportFilters) -> None:
+    def __init__(self, f: ReportFilters, scope: Scope) -> None:
         from .models import PieceFact
 
-        self.qs = PieceFact.objects.filter(**_dimensions(f, (
-            "client_id", "channel", "model_reference", "alloy_id"))).order_by()
+        qs = PieceFact.objects.filter(**_dimensions(f, (
+            "client_id", "channel", "model_reference", "alloy_id")))
+        if scope.workshop_ids is not None:
+            qs = qs.filter(piece_id__in=StepRun.objects.filter(
+                workshop_id__in=scope.workshop_ids).values("piece_id"))
+        self.qs = qs.order_by()
         self.delivered = self.qs.filter(delivered_on__gte=f.start, delivered_on__lte=f.end)
         self.made = self.qs.filter(manufactured_on__gte=f.start, manufactured_on__lte=f.end)
 
@@ -742,15 +753,12 @@ class _PieceSummary:
 def kpis(user, filters: ReportFilters, *, summaries: bool = True) -> dict:
     """Every KPI of the period for `user` (scoped); see docs/reports.md for the definitions.
 
-    The figures come from the summary tables (`reports.models`) where they can answer: the
-    step figures unless the pieces are filtered (client, channel, model, alloy), the piece
-    figures unless a workshop narrows them. The rest is computed from the history;
-    `summaries=False` computes everything from the history (the tests compare both)."""
+    The step and piece figures come from the summary tables (`reports.models`); metal,
+    stones and work in progress from their own tables. `summaries=False` computes the step
+    and piece figures from the history instead (the tests compare both)."""
     scope = scope_of(user, filters)
     since, until = _bounds(filters)
-    step_side = summaries and not filters.piece_filtered
-    piece_side = summaries and scope.workshop_ids is None
-    if step_side:
+    if summaries:
         steps_from = _StepSummary(filters, scope)
         steps, workshops = steps_from.step_times()
         queue_steps, queue_workshops = steps_from.queue_times()
@@ -761,7 +769,7 @@ def kpis(user, filters: ReportFilters, *, summaries: bool = True) -> dict:
         queue_steps, queue_workshops = queue_times(filters, scope, since, until)
         runs_rft = _runs_right_first_time(filters, scope, since, until)
         weekly_steps = _weekly_done_runs(filters, scope, since, until)
-    pieces_from = _PieceSummary(filters) if piece_side else None
+    pieces_from = _PieceSummary(filters, scope) if summaries else None
     if not scope.house:
         lead, pieces_rft, punctual, weekly_pieces = None, None, None, None
     elif pieces_from is not None:

@@ -100,13 +100,14 @@ def _reset_querysets() -> list:
         Transfer,
         TransferLine,
     )
-    from etabli.reports.models import PieceFact, StepDay
+    from etabli.reports.models import PieceFact, StepDay, StepDayDetail
     from etabli.shipping.models import FollowUp, Invoice, Reception, Shipment
     from etabli.stonesetting.models import SettingControl, SettingPlan
     from etabli.workshops.models import Workshop, WorkshopContact, WorkshopKind
 
     return [
         StepDay.objects.all(),
+        StepDayDetail.objects.all(),
         PieceFact.objects.all(),
         OutgoingEmail.objects.all(),
         Notification.objects.all(),

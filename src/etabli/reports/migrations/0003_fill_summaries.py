@@ -1,7 +1,8 @@
 """Fill the summary tables from the history already recorded (installs older than them).
 
-It calls the application's `summaries.rebuild`, which writes the tables as they are at this
-migration; if a later migration changes them, copy today's SQL here first."""
+It calls the application's `summaries.rebuild` (without `StepDayDetail`, made later), which
+writes the tables as they are at this migration; if a later migration changes them, copy
+today's SQL here first."""
 
 from django.db import migrations
 
@@ -9,7 +10,7 @@ from django.db import migrations
 def fill(apps, schema_editor):
     from etabli.reports.summaries import rebuild
 
-    rebuild(connection=schema_editor.connection)
+    rebuild(connection=schema_editor.connection, detail=False)
 
 
 class Migration(migrations.Migration):
