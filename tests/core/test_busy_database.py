@@ -12,11 +12,15 @@ from etabli.production import selectors
 pytestmark = pytest.mark.django_db
 
 
-def locked(*args, **kwargs):
-    raise OperationalError("database is locked")
+@pytest.mark.parametrize("message", [
+    "database is locked",  # SQLite, past its busy timeout
+    "deadlock detected\nDETAIL:  Process 1 waits for ShareLock on transaction 2",  # PostgreSQL
+])
+def test_a_locked_database_is_a_503_to_retry_on_the_api_and_the_pages(house_setup, monkeypatch,
+                                                                     message):
+    def locked(*args, **kwargs):
+        raise OperationalError(message)
 
-
-def test_a_locked_database_is_a_503_to_retry_on_the_api_and_the_pages(house_setup, monkeypatch):
     monkeypatch.setattr(selectors, "piece_list", locked)
     c = Client(raise_request_exception=False)
     c.force_login(house_setup.manager)

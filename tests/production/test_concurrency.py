@@ -134,13 +134,11 @@ def test_a_scan_waiting_behind_another_event_acts_on_the_step_the_piece_is_at_no
         piece.status, piece.current_run_id, piece.location_id)
 
 
-def test_two_pieces_of_one_slip_received_at_once_leave_the_slip_received():
-    from etabli.production.models import TransferStatus
+def _two_pieces_on_one_slip(h: HouseSetup):
     from etabli.production.services import pieces_send
     from tests import gate_support
     from tests.factories import default_line
 
-    h = HouseSetup.build()
     order = h.launched_order(lines=[default_line(quantity=2)])
     pieces = list(order.pieces.order_by("serial"))
     for piece in pieces:
@@ -148,6 +146,14 @@ def test_two_pieces_of_one_slip_received_at_once_leave_the_slip_received():
         gate_support.before_send(h, piece, h.open_run(piece))
     slip = pieces_send(actor=h.actor_at(pieces[0].location_id, StepKind.PROTOTYPING),
                        piece_ids=[p.pk for p in pieces])
+    return pieces, slip
+
+
+def test_two_pieces_of_one_slip_received_at_once_leave_the_slip_received():
+    from etabli.production.models import TransferStatus
+
+    h = HouseSetup.build()
+    pieces, slip = _two_pieces_on_one_slip(h)
     assert slip.to_workshop_id == h.caster.pk
     barrier = threading.Barrier(2)
     results: list = [None, None]
@@ -171,3 +177,54 @@ def test_two_pieces_of_one_slip_received_at_once_leave_the_slip_received():
     assert slip.status == TransferStatus.RECEIVED
     assert slip.received_at is not None
     assert not slip.lines.filter(received_at__isnull=True).exists()
+
+
+def test_a_slip_received_whole_while_one_of_its_pieces_is_scanned_both_succeed():
+    """Receiving a whole slip takes its locks in the order a scan does (pieces, then slip):
+    the two wait for each other in turn, they never deadlock."""
+    import time
+
+    from django.db import transaction
+
+    from etabli.production.models import Piece, TransferStatus
+    from etabli.production.services import transfer_receive
+
+    h = HouseSetup.build()
+    pieces, slip = _two_pieces_on_one_slip(h)
+    scanned = pieces[1]
+    locked, waiting = threading.Event(), threading.Event()
+    results: dict = {}
+
+    def scan() -> None:  # holds the piece a moment before recording its receipt
+        try:
+            with transaction.atomic():
+                Piece.objects.select_for_update().get(pk=scanned.pk)
+                locked.set()
+                waiting.wait(timeout=10)
+                time.sleep(0.5)  # the whole-slip receipt is now waiting
+                results["scan"] = piece_receive(actor=h.caster_member, piece_id=scanned.pk)
+        except Exception as exc:  # asserted on below
+            results["scan"] = exc
+        finally:
+            connection.close()
+
+    def whole_slip() -> None:
+        try:
+            locked.wait(timeout=10)
+            waiting.set()
+            results["slip"] = transfer_receive(actor=h.caster_member, transfer_id=slip.pk)
+        except Exception as exc:  # asserted on below
+            results["slip"] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=scan), threading.Thread(target=whole_slip)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not isinstance(results["scan"], Exception), results
+    assert not isinstance(results["slip"], Exception), results
+    slip.refresh_from_db()
+    assert slip.status == TransferStatus.RECEIVED
+    assert TrackingEvent.objects.filter(transfer=slip, kind=EventKind.RECEIVED).count() == 2

@@ -43,9 +43,11 @@ class ApiJsonErrorsMiddleware:
 
 class BusyDatabaseMiddleware:
     """A database too busy to answer in time (SQLite's "database is locked" after its busy
-    timeout, many people writing at once) is a 503 with Retry-After, not a 500: nothing was
-    written (the request's transaction rolled back) and the same request can simply be sent
-    again."""
+    timeout, many people writing at once; PostgreSQL ending one of two transactions that
+    waited for each other) is a 503 with Retry-After, not a 500: nothing was written (the
+    request's transaction rolled back) and the same request can simply be sent again."""
+
+    BUSY = ("database is locked", "deadlock detected")
 
     RETRY_AFTER_S = 5
 
@@ -60,7 +62,7 @@ class BusyDatabaseMiddleware:
         from django.http import HttpResponse, JsonResponse
 
         if not (isinstance(exception, OperationalError)
-                and "database is locked" in str(exception).lower()):
+                and any(busy in str(exception).lower() for busy in self.BUSY)):
             return None
         message = _("Établi is busy: too many changes at once. Nothing was saved; try again in "
                     "a few seconds.")

@@ -647,10 +647,15 @@ def pieces_send(*, actor, piece_ids: list[int], to_workshop_id: int | None = Non
 def transfer_receive(*, actor, transfer_id: int, weights_g: dict[int, Any] | None = None,
                      comment: str = "") -> Transfer:
     """Receive every piece of a slip still on its way."""
-    transfer = (Transfer.objects.visible_to(actor).select_for_update(of=("self",))
-                .filter(pk=transfer_id).first())
+    transfer = Transfer.objects.visible_to(actor).filter(pk=transfer_id).first()
     if transfer is None:
         raise NotFound(_("No transfer slip with id %(id)s.") % {"id": transfer_id})
+    # Locks in the order a scan of one piece takes them — its piece, then the slip — so that a
+    # scan at the same moment waits for this (or this for it) instead of a deadlock.
+    waiting = transfer.lines.filter(received_at__isnull=True).values("piece_id")
+    list(Piece.objects.select_for_update().filter(pk__in=waiting).order_by("pk")
+         .values_list("pk", flat=True))
+    transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
     if transfer.status == TransferStatus.RECEIVED:
         raise Conflict(_("Slip %(slip)s has already been received.")
                        % {"slip": transfer.slip_number})
