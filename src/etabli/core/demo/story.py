@@ -190,11 +190,16 @@ class Plan:
         office = _working_hours(when, self.no * 31 + len(self.scenes) * 17)
         if office < self.limit:
             when = office
-        if self.scenes and when < self.scenes[-1][0] + gap:
-            when = self.scenes[-1][0] + gap
+        last = self.scenes[-1][0] if self.scenes else None
+        if last is not None and when < last + gap:
+            when = last + gap
             if when >= self.limit:
-                when = self.scenes[-1][0] + dt.timedelta(minutes=3)
-        if when >= self.limit:
+                when = last + dt.timedelta(minutes=3)
+        if when >= self.limit and last is not None and last < self.limit:
+            # The scenes before came close to the present (moved to this morning's working
+            # hours, say): this one comes halfway between the last one and the present.
+            when = last + (self.limit - last) / 2
+        if when >= self.limit or (last is not None and when <= last):
             raise RuntimeError(f"demo order {self.no}: a scene falls in the future")
         self.scenes.append((when, action))
 
