@@ -100,6 +100,14 @@ def test_nul_characters_in_the_address_are_422(house_setup, api, path, params):
     assert body["details"]["errors"][0]["field"] == "request"
 
 
+@pytest.mark.parametrize("path", ["/pieces?q=a&q=b", "/stone-lots?q=1&q=2&limit=5",
+                                  "/pieces?limit=5&limit=6"])
+def test_a_query_parameter_given_twice_is_422(house_setup, api, path):
+    body = assert_error(api(house_setup.admin).get(path, {}), 422, "invalid_input")
+    assert body["details"]["errors"][0]["field"] == "query"
+    assert "more than once" in body["details"]["errors"][0]["message"]
+
+
 def test_nul_characters_in_a_body_are_422_and_write_nothing(house_setup, api):
     from etabli.clients.models import Client
     from etabli.orders.models import Order

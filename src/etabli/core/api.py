@@ -74,10 +74,16 @@ class Pagination(LimitOffsetPagination):
 
 
 def _raw_input_problem(request) -> tuple[str, str] | None:
-    """What the schemas let through but the database refuses: NUL characters (PostgreSQL
-    text cannot hold them) and a JSON body that is not an object (read as an empty one)."""
+    """What the schemas let through but the database refuses or misreads: NUL characters
+    (PostgreSQL text cannot hold them), a query parameter given twice, and a JSON body that is
+    not an object (read as an empty one)."""
     texts = [request.path]
     for key, values in request.GET.lists():
+        # No query parameter of the API takes several values: a repeated one would be read
+        # as its last value, silently.
+        if len(values) > 1:
+            return "query", _("'%(name)s' is given more than once; give it once.") % {
+                "name": key}
         texts += [key, *values]
     # A file upload the handler's form parameters have read: there is no `body` any more;
     # check its text fields instead.
