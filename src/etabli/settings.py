@@ -213,6 +213,12 @@ if ETABLI_S3_BUCKET:
         addressing_style=os.environ.get("ETABLI_S3_ADDRESSING_STYLE", "").strip())
 WHITENOISE_USE_FINDERS = True
 
+# Behind a reverse proxy that terminates HTTPS and says so in X-Forwarded-Proto (replacing any
+# such header a client sent): requests that came in over HTTPS are seen as such, so the
+# addresses Établi writes (the QR codes of job bags and slips) start with https://.
+if _env_bool("ETABLI_HTTPS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = _env_bool("ETABLI_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
