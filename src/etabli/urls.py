@@ -5,11 +5,13 @@ from django.urls import include, path, re_path
 from etabli.accounts.views import set_language
 from etabli.api import api
 from etabli.core.api import api_not_found
-from etabli.core.views import home
+from etabli.core.views import favicon, home
 from etabli.documents import views as document_views
 
 urlpatterns = [
     path("", home, name="home"),
+    # Browsers and tools that ask for /favicon.ico without reading the page's icon link.
+    path("favicon.ico", favicon),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True),
          name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

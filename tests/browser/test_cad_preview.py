@@ -25,8 +25,7 @@ def _watch_errors(page) -> list[str]:
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
     def on_console(msg):
-        # A new browser asks for /favicon.ico, which the application does not have.
-        if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico"):
+        if msg.type == "error":
             errors.append(msg.text)
 
     page.on("console", on_console)
