@@ -18,10 +18,10 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 THREADS = 6
 
 
-def _race(fn) -> list:
-    """Run `fn` in THREADS threads started together; returns each result or exception."""
-    barrier = threading.Barrier(THREADS)
-    results: list = [None] * THREADS
+def _race(fn, threads: int = THREADS) -> list:
+    """Run `fn` in `threads` threads started together; returns each result or exception."""
+    barrier = threading.Barrier(threads)
+    results: list = [None] * threads
 
     def worker(i: int) -> None:
         try:
@@ -32,11 +32,55 @@ def _race(fn) -> list:
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    _run_threads([threading.Thread(target=worker, args=(i,)) for i in range(threads)])
+    return results
+
+
+def _run_threads(threads: list[threading.Thread]) -> None:
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
+
+
+def _while_held(hold, then, *, finish=None) -> dict:
+    """`hold()` runs in a transaction that stays open (with its locks) until `then()` has
+    started in another thread and waited half a second for them; `finish()`, if given, runs
+    in that same transaction before it commits. Returns what each returned or raised, under
+    "hold" (finish's result when given) and "then"."""
+    import time
+
+    from django.db import transaction
+
+    held, started = threading.Event(), threading.Event()
+    results: dict = {}
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                results["hold"] = hold()
+                held.set()
+                started.wait(timeout=10)
+                time.sleep(0.5)  # `then` is now waiting for the locks held here
+                if finish is not None:
+                    results["hold"] = finish()
+        except Exception as exc:  # asserted on by the test
+            results["hold"] = exc
+        finally:
+            held.set()
+            connection.close()
+
+    def waiter() -> None:
+        try:
+            held.wait(timeout=10)
+            started.set()
+            results["then"] = then()
+        except Exception as exc:  # asserted on by the test
+            results["then"] = exc
+        finally:
+            connection.close()
+
+    _run_threads([threading.Thread(target=holder), threading.Thread(target=waiter)])
     return results
 
 
@@ -78,10 +122,6 @@ def test_simultaneous_retries_with_one_event_id_return_the_same_event():
 def test_a_scan_waiting_behind_another_event_acts_on_the_step_the_piece_is_at_now():
     """The piece is read with its open run in one statement; when the event it waited for
     moved the piece on to its next step, the hold lands on that next step."""
-    import time
-
-    from django.db import transaction
-
     from etabli.production.models import HoldReason, StepStatus
     from etabli.production.services import piece_complete, piece_hold
     from tests import gate_support
@@ -92,36 +132,11 @@ def test_a_scan_waiting_behind_another_event_acts_on_the_step_the_piece_is_at_no
     h.advance(piece)  # started
     first = h.open_run(piece)
     gate_support.before_complete(h, piece, first)
-    completed, waiting = threading.Event(), threading.Event()
-    results: dict = {}
-
-    def complete_and_linger() -> None:
-        try:
-            with transaction.atomic():
-                piece_complete(actor=h.caster_member, piece_id=piece.pk)
-                completed.set()
-                waiting.wait(timeout=10)
-                time.sleep(0.5)  # the hold below is now waiting for the piece's lock
-        finally:
-            connection.close()
-
-    def hold() -> None:
-        try:
-            completed.wait(timeout=10)
-            waiting.set()
-            results["event"] = piece_hold(actor=h.manager, piece_id=piece.pk,
-                                          reason=HoldReason.CAPACITY)
-        except Exception as exc:  # asserted on below
-            results["event"] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=complete_and_linger), threading.Thread(target=hold)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    event = results["event"]
+    results = _while_held(
+        lambda: piece_complete(actor=h.caster_member, piece_id=piece.pk),
+        lambda: piece_hold(actor=h.manager, piece_id=piece.pk, reason=HoldReason.CAPACITY))
+    assert not isinstance(results["hold"], Exception), results
+    event = results["then"]
     assert not isinstance(event, Exception), event
     first.refresh_from_db()
     assert first.status == StepStatus.DONE
@@ -155,23 +170,8 @@ def test_two_pieces_of_one_slip_received_at_once_leave_the_slip_received():
     h = HouseSetup.build()
     pieces, slip = _two_pieces_on_one_slip(h)
     assert slip.to_workshop_id == h.caster.pk
-    barrier = threading.Barrier(2)
-    results: list = [None, None]
-
-    def receive(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = piece_receive(actor=h.caster_member, piece_id=pieces[i].pk)
-        except Exception as exc:  # asserted on below
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=receive, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    results = _race(lambda i: piece_receive(actor=h.caster_member, piece_id=pieces[i].pk),
+                    threads=2)
     assert not [r for r in results if isinstance(r, Exception)], results
     slip.refresh_from_db()
     assert slip.status == TransferStatus.RECEIVED
@@ -182,47 +182,18 @@ def test_two_pieces_of_one_slip_received_at_once_leave_the_slip_received():
 def test_a_slip_received_whole_while_one_of_its_pieces_is_scanned_both_succeed():
     """Receiving a whole slip takes its locks in the order a scan does (pieces, then slip):
     the two wait for each other in turn, they never deadlock."""
-    import time
-
-    from django.db import transaction
-
     from etabli.production.models import Piece, TransferStatus
     from etabli.production.services import transfer_receive
 
     h = HouseSetup.build()
     pieces, slip = _two_pieces_on_one_slip(h)
     scanned = pieces[1]
-    locked, waiting = threading.Event(), threading.Event()
-    results: dict = {}
-
-    def scan() -> None:  # holds the piece a moment before recording its receipt
-        try:
-            with transaction.atomic():
-                Piece.objects.select_for_update().get(pk=scanned.pk)
-                locked.set()
-                waiting.wait(timeout=10)
-                time.sleep(0.5)  # the whole-slip receipt is now waiting
-                results["scan"] = piece_receive(actor=h.caster_member, piece_id=scanned.pk)
-        except Exception as exc:  # asserted on below
-            results["scan"] = exc
-        finally:
-            connection.close()
-
-    def whole_slip() -> None:
-        try:
-            locked.wait(timeout=10)
-            waiting.set()
-            results["slip"] = transfer_receive(actor=h.caster_member, transfer_id=slip.pk)
-        except Exception as exc:  # asserted on below
-            results["slip"] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=scan), threading.Thread(target=whole_slip)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    # The scan holds its piece a moment before recording the receipt.
+    results = _while_held(
+        lambda: Piece.objects.select_for_update().get(pk=scanned.pk),
+        lambda: transfer_receive(actor=h.caster_member, transfer_id=slip.pk),
+        finish=lambda: piece_receive(actor=h.caster_member, piece_id=scanned.pk))
+    results = {"scan": results["hold"], "slip": results["then"]}
     assert not isinstance(results["scan"], Exception), results
     assert not isinstance(results["slip"], Exception), results
     slip.refresh_from_db()

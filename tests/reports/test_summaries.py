@@ -152,8 +152,15 @@ def test_kpis_from_the_summaries_equal_the_kpis_from_the_history(house_setup):
             f = ReportFilters(start=start, end=end, **kw)
             fast, slow = kpis(h.manager, f), kpis(h.manager, f, summaries=False)
             assert close(fast, slow) == [], (start, kw)
-        f = ReportFilters(start=start, end=end)
-        assert close(kpis(h.caster_member, f), kpis(h.caster_member, f, summaries=False)) == []
+        # A workshop member: their own workshop's figures, also when filtered by what the
+        # pieces are (model and alloy; client and channel are refused to them).
+        for kw in ({}, {"model": "B-200"}, {"alloy_id": b200.alloy_id}):
+            f = ReportFilters(start=start, end=end, **kw)
+            fast = kpis(h.caster_member, f)
+            assert close(fast, kpis(h.caster_member, f, summaries=False)) == [], (start, kw)
+            assert {r["workshop_id"] for r in fast["workshops"] + fast["queue_workshops"]} \
+                <= {h.caster.pk}, (start, kw)
+            assert fast["lead_time"] is None and fast["on_time"] is None
 
 
 def test_rebuild_of_some_pieces_adds_to_the_rest(house_setup):

@@ -60,6 +60,8 @@ from etabli.production.models import (
 )
 from etabli.workshops.models import STEP_ORDER, Operation, StepKind, Workshop
 
+from .summaries import COUNTERS
+
 DAY = 86400.0
 MAX_PERIOD_DAYS = 3 * 366
 READER_ROLES = frozenset({Role.ADMIN, Role.PRODUCTION_MANAGER, Role.SALES, Role.WORKSHOP})
@@ -609,10 +611,8 @@ class _StepSummary:
         if f.step:
             qs = qs.filter(step=f.step)
         self.qs = qs.order_by()
-        counters = ("done_runs", "first_attempt_runs", "timed_runs", "work_seconds",
-                    "planned_days", "over_plan_runs", "queued_runs", "queue_seconds")
         self.pairs = list(self.qs.values("step", "workshop_id", "workshop__name").annotate(
-            **{c: Sum(c) for c in counters}, queue_max=Max("queue_max_seconds")))
+            **{c: Sum(c) for c in COUNTERS}, queue_max=Max("queue_max_seconds")))
         self.names = {r["workshop_id"]: r["workshop__name"] for r in self.pairs}
 
     @cached_property
